@@ -1,0 +1,184 @@
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { AwsError, internalFailure } from './protocol/errors.ts';
+import { parseJsonBody, serializeJson, jsonErrorBody } from './protocol/json.ts';
+import { parseFormBody, queryResponse, queryError, ec2Response, ec2Error } from './protocol/query.ts';
+import { parseCredentialScope } from './protocol/sigv4.ts';
+import type { EventSink, RequestContext, ServiceProvider } from './protocol/types.ts';
+
+export interface AwsEdgeOptions {
+  host?: string;
+  /** 0 picks a free port */
+  port?: number;
+  account: string;
+  defaultRegion: string;
+  events?: EventSink;
+  providers: ServiceProvider[];
+}
+
+/**
+ * The AWS API edge: one HTTP server, routing by X-Amz-Target (JSON 1.1) or by the SigV4
+ * credential scope and Action (query / ec2) to the providers. Every request gets a request
+ * id; every failure comes back in the service's own error shape; nothing a client sends can
+ * crash it.
+ */
+export class AwsEdge {
+  private server?: http.Server;
+  private readonly byTarget = new Map<string, ServiceProvider>();
+  private readonly bySigningName = new Map<string, ServiceProvider>();
+  private readonly queryProviders: ServiceProvider[] = [];
+  url = '';
+
+  constructor(private readonly opts: AwsEdgeOptions) {
+    for (const p of opts.providers) this.register(p);
+  }
+
+  register(p: ServiceProvider): void {
+    if (p.targetPrefix) this.byTarget.set(p.targetPrefix, p);
+    this.bySigningName.set(p.serviceName, p);
+    for (const n of p.signingNames ?? []) this.bySigningName.set(n, p);
+    if (p.protocol !== 'json') this.queryProviders.push(p);
+  }
+
+  async start(): Promise<string> {
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        // last resort: never let a request take the edge down
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(jsonErrorBody(internalFailure(err)));
+      });
+    });
+    server.keepAliveTimeout = 60_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', () => resolve());
+    });
+    const addr = server.address() as AddressInfo;
+    this.url = `http://${addr.address}:${addr.port}`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = Date.now();
+    const requestId = randomUUID();
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+
+    if (req.method === 'GET' && (req.url === '/_harness/health' || req.url === '/health')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'running', services: [...new Set(this.bySigningName.values())].map((p) => p.serviceName) }));
+      return;
+    }
+
+    const scope = parseCredentialScope(req.headers.authorization, req.url);
+    const target = header(req, 'x-amz-target');
+    let provider: ServiceProvider | undefined;
+    let operation = '';
+    let input: Record<string, unknown> = {};
+    let protocol: 'json' | 'query' | 'ec2' = 'json';
+    try {
+      if (target) {
+        const dot = target.lastIndexOf('.');
+        const prefix = target.slice(0, dot);
+        operation = target.slice(dot + 1);
+        provider = this.byTarget.get(prefix);
+        if (!provider) throw new AwsError('UnknownOperationException', `Unknown service target ${prefix}`);
+        input = parseJsonBody(body);
+      } else if (req.method === 'POST' && (header(req, 'content-type') ?? '').includes('x-www-form-urlencoded')) {
+        protocol = 'query';
+        const form = parseFormBody(body);
+        operation = form.action;
+        input = form.params;
+        provider = scope ? this.bySigningName.get(scope.service) : undefined;
+        if (!provider || provider.protocol === 'json') {
+          provider = this.queryProviders.find((p) => operation in p.operations);
+        }
+        if (!provider) throw new AwsError('InvalidAction', `The action ${operation} is not valid for this web service.`);
+        protocol = provider.protocol;
+      } else {
+        throw new AwsError('UnknownOperationException', 'Request carries neither X-Amz-Target nor a form-encoded Action.');
+      }
+      const op = provider.operations[operation];
+      if (!op) {
+        throw protocol === 'json'
+          ? new AwsError('UnknownOperationException', `Operation ${operation} is not supported by this emulator.`)
+          : new AwsError('InvalidAction', `The action ${operation} is not valid for this web service.`);
+      }
+      const ctx: RequestContext = {
+        requestId,
+        region: scope?.region ?? this.opts.defaultRegion,
+        account: this.opts.account,
+        signingName: scope?.service ?? provider.serviceName,
+      };
+      const output = await op(input, ctx);
+      this.send(res, provider, protocol, operation, requestId, 200, output);
+      this.record(provider, operation, 200, started, requestId, undefined, input);
+    } catch (e) {
+      const err = e instanceof AwsError ? e : internalFailure(e);
+      if (!(e instanceof AwsError)) console.error(`[aws-edge] ${provider?.serviceName}.${operation} failed:`, e);
+      this.sendError(res, protocol, requestId, err);
+      this.record(provider, operation, err.statusCode, started, requestId, err, input);
+    }
+  }
+
+  private send(res: http.ServerResponse, p: ServiceProvider, protocol: string, op: string, requestId: string, status: number, output: unknown) {
+    if (protocol === 'json') {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId });
+      res.end(serializeJson(output));
+    } else if (protocol === 'ec2') {
+      res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId });
+      res.end(ec2Response(op, p.xmlNamespace ?? '', output, requestId));
+    } else {
+      res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId });
+      res.end(queryResponse(op, p.xmlNamespace ?? '', output, requestId));
+    }
+  }
+
+  private sendError(res: http.ServerResponse, protocol: string, requestId: string, err: AwsError) {
+    if (protocol === 'json') {
+      res.writeHead(err.statusCode, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId, 'x-amzn-errortype': err.code });
+      res.end(jsonErrorBody(err));
+    } else {
+      res.writeHead(err.statusCode, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId });
+      res.end(protocol === 'ec2' ? ec2Error(err, requestId) : queryError(err, requestId));
+    }
+  }
+
+  private record(p: ServiceProvider | undefined, operation: string, status: number, started: number, requestId: string, err: AwsError | undefined, input: Record<string, unknown>) {
+    this.opts.events?.append('api.call', {
+      service: p?.serviceName ?? 'unknown',
+      operation,
+      status,
+      ms: Date.now() - started,
+      requestId,
+      ...(err ? { error: err.code, message: err.message } : {}),
+      input: summarize(input),
+    });
+  }
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Keeps the timeline readable and never records secret values. */
+function summarize(input: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) {
+    if (/secret(string|binary)|password/i.test(k)) out[k] = '****';
+    else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  }
+  return out;
+}

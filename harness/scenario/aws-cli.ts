@@ -1,0 +1,98 @@
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** One installed `aws` CLI. */
+export interface AwsCli {
+  /** 'v1' | 'v2' */
+  major: 'v1' | 'v2';
+  bin: string;
+  version: string;
+}
+
+let cached: AwsCli[] | undefined;
+
+/** Every distinct aws CLI found: the one(s) on PATH and Debian's /usr/bin/aws (v2). */
+export function findAwsClis(): AwsCli[] {
+  if (cached) return cached;
+  const candidates = new Set<string>();
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir || dir.includes('.harness')) continue;
+    const p = path.join(dir, 'aws');
+    if (isExecutable(p)) candidates.add(p);
+  }
+  if (isExecutable('/usr/bin/aws')) candidates.add('/usr/bin/aws');
+  const found: AwsCli[] = [];
+  const seen = new Set<string>();
+  for (const bin of candidates) {
+    let out = '';
+    try {
+      out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 }).trim();
+    } catch (e: any) {
+      out = String(e?.stdout ?? '').trim() || String(e?.stderr ?? '').trim();
+    }
+    const m = /aws-cli\/(\d+)\.(\d+)\.(\d+)/.exec(out);
+    if (!m) continue;
+    const version = `${m[1]}.${m[2]}.${m[3]}`;
+    if (seen.has(version)) continue;
+    seen.add(version);
+    found.push({ major: m[1] === '1' ? 'v1' : 'v2', bin, version });
+  }
+  cached = found.sort((a, b) => a.major.localeCompare(b.major));
+  return cached;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export interface AwsRunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON, when it is JSON */
+  json?: any;
+}
+
+/** Fake credentials and a clean config so no real profile or endpoint leaks in. */
+export function fakeAwsEnv(region: string): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: 'AKIAHARNESSLOCAL0000',
+    AWS_SECRET_ACCESS_KEY: 'harness-local-secret-key-not-real',
+    AWS_DEFAULT_REGION: region,
+    AWS_REGION: region,
+    AWS_PAGER: '',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_MAX_ATTEMPTS: '1',
+  };
+}
+
+/** Runs one aws CLI command against an endpoint; never throws on a non-zero exit. */
+export function runAws(cli: AwsCli, endpoint: string, args: string[], opts: { region?: string; env?: Record<string, string>; input?: string } = {}): Promise<AwsRunResult> {
+  const env = { ...process.env, ...fakeAwsEnv(opts.region ?? 'us-west-1'), ...opts.env };
+  return new Promise((resolve, reject) => {
+    const child = spawn(cli.bin, ['--endpoint-url', endpoint, '--output', 'json', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.stdin.end(opts.input ?? '');
+    child.on('close', (code) => {
+      let json: any;
+      try {
+        json = stdout.trim() ? JSON.parse(stdout) : undefined;
+      } catch {
+        json = undefined;
+      }
+      resolve({ code: code ?? -1, stdout, stderr, json });
+    });
+  });
+}
