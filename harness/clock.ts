@@ -81,6 +81,17 @@ export class Clock {
     };
   }
 
+  /** Runs fn every `ms` real milliseconds (harness pacing, not an AWS interval). */
+  everyMs(ms: number, fn: () => void): () => void {
+    if (this.closed) return () => {};
+    const t = setInterval(fn, Math.max(1, ms));
+    this.timers.add(t);
+    return () => {
+      clearInterval(t);
+      this.timers.delete(t);
+    };
+  }
+
   /** Cancels every pending timer (teardown). */
   close(): void {
     this.closed = true;

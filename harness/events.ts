@@ -8,6 +8,8 @@ import { EventEmitter } from 'node:events';
 export interface TimelineEvent {
   /** ms since the epoch */
   t: number;
+  /** position in the log (0-based), to order events within one millisecond */
+  seq: number;
   /** e.g. 'api.call', 'ecs.task.state', 'ecs.service.event', 'ecs.deployment.state' */
   type: string;
   [key: string]: unknown;
@@ -22,7 +24,7 @@ export class EventLog extends EventEmitter {
   }
 
   append(type: string, fields: Record<string, unknown> = {}): TimelineEvent {
-    const ev: TimelineEvent = { t: this.now(), type, ...fields };
+    const ev: TimelineEvent = { t: this.now(), seq: this.items.length, type, ...fields };
     this.items.push(ev);
     this.emit('event', ev);
     return ev;

@@ -1,0 +1,61 @@
+import type { Clock } from '../clock.ts';
+import type { EventLog } from '../events.ts';
+import type { TaskRuntime, ImageConfig } from '../runtime/types.ts';
+
+/** What the scheduler needs from ECR: the image a task definition names, or why it cannot be pulled. */
+export interface ImageSource {
+  /** resolves `<acct>.dkr.ecr.<r>.amazonaws.com/<repo>:<tag>` (or @digest); throws Error(stoppedReason text) */
+  resolve(uri: string): { digest: string; platforms: { os: string; architecture: string }[]; config?: ImageConfig };
+}
+
+/** Secrets Manager as the task execution role sees it. Throws Error(stoppedReason text). */
+export interface SecretSource {
+  resolve(valueFrom: string): string;
+}
+
+/** The awslogs driver. */
+export interface LogSink {
+  append(group: string, stream: string, message: string, timestampMs: number, createGroup: boolean): void;
+}
+
+/** Cloud Map as ECS uses it for serviceRegistries. */
+export interface ServiceRegistrySink {
+  register(registryArn: string, instanceId: string, attributes: Record<string, string>): void;
+  setHealth(registryArn: string, instanceId: string, status: 'HEALTHY' | 'UNHEALTHY'): void;
+  deregister(registryArn: string, instanceId: string): void;
+}
+
+/** A task's ENI in the VPC fabric. */
+export interface TaskEni {
+  eniId: string;
+  ip: string;
+  mac: string;
+  subnetId: string;
+  availabilityZone: string;
+  privateDnsName: string;
+  /** the DNS server the task resolves through ("host:port"), if the fabric runs one */
+  dnsServer?: string;
+  /** DNS zones that server is authoritative for */
+  dnsZones?: string[];
+  /** network namespace name, when the task has its own */
+  netns?: string;
+}
+
+export interface TaskNetwork {
+  attach(taskId: string, subnets: string[], securityGroups: string[]): Promise<TaskEni>;
+  detach(taskId: string): Promise<void>;
+}
+
+export interface SchedulerDeps {
+  clock: Clock;
+  events: EventLog;
+  runtime: TaskRuntime;
+  images: ImageSource;
+  secrets: SecretSource;
+  logs: LogSink;
+  registries?: ServiceRegistrySink;
+  network: TaskNetwork;
+  runId: string;
+  region: string;
+  /** architecture a task runs as when runtimePlatform is absent (Fargate default X86_64) */
+}

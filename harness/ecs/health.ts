@@ -1,0 +1,94 @@
+import type { HealthCheck } from '@aws-sdk/client-ecs';
+import type { Clock } from '../clock.ts';
+import type { ContainerHandle, TaskRuntime } from '../runtime/types.ts';
+
+export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+
+/**
+ * A real-time floor under a scaled health-check timeout: a scaled 5 s can be 100 ms, less
+ * than it takes to spawn `sh -c curl …` on a busy machine. Timeouts are "at most" windows, so
+ * flooring them cannot turn a failing check into a passing one except for a check that is
+ * merely slow (see the README's Fidelity table).
+ */
+export const HEALTH_TIMEOUT_FLOOR_MS = 3000;
+
+/**
+ * Runs one container's healthCheck the way the ECS agent (Docker) does: every `interval`
+ * seconds, `timeout` per attempt, UNHEALTHY after `retries` consecutive failures; failures
+ * inside `startPeriod` do not count, a success there makes it HEALTHY. Exit code 0 passes.
+ */
+export class ContainerHealthChecker {
+  status: HealthStatus = 'UNKNOWN';
+  private stopped = false;
+  private consecutiveFailures = 0;
+  private readonly startedAt: number;
+  lastOutput = '';
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly runtime: TaskRuntime,
+    private readonly handle: ContainerHandle,
+    private readonly hc: HealthCheck,
+    private readonly onChange: (status: HealthStatus, output: string) => void,
+  ) {
+    this.startedAt = clock.nowMs();
+  }
+
+  start(): void {
+    void this.loop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async loop(): Promise<void> {
+    const interval = this.hc.interval ?? 30;
+    const timeoutMs = Math.max(this.clock.scaledMs(this.hc.timeout ?? 5), HEALTH_TIMEOUT_FLOOR_MS);
+    const retries = this.hc.retries ?? 3;
+    const startPeriodMs = this.clock.scaledMs(this.hc.startPeriod ?? 0);
+    const command = this.hc.command ?? [];
+    if (command[0] === 'NONE') return;
+    while (!this.stopped) {
+      try {
+        await this.clock.sleep(interval);
+      } catch {
+        return;
+      }
+      if (this.stopped) return;
+      let ok = false;
+      try {
+        const r = await this.runtime.exec(this.handle, command, timeoutMs);
+        ok = r.exitCode === 0 && !r.timedOut;
+        this.lastOutput = (r.timedOut ? `health check timed out after ${timeoutMs} ms` : (r.stdout + r.stderr)).trim().slice(0, 500);
+      } catch (e) {
+        ok = false;
+        this.lastOutput = e instanceof Error ? e.message : String(e);
+      }
+      if (this.stopped) return;
+      const inStartPeriod = this.clock.nowMs() - this.startedAt < startPeriodMs;
+      if (ok) {
+        this.consecutiveFailures = 0;
+        this.set('HEALTHY');
+      } else if (!inStartPeriod || this.status === 'HEALTHY') {
+        this.consecutiveFailures++;
+        if (this.consecutiveFailures >= retries) this.set('UNHEALTHY');
+      }
+    }
+  }
+
+  private set(s: HealthStatus): void {
+    if (s === this.status) return;
+    this.status = s;
+    this.onChange(s, this.lastOutput);
+  }
+}
+
+/** Task health = roll-up of its essential containers that have a health check. */
+export function rollUpHealth(containers: { essential: boolean; hasCheck: boolean; status: HealthStatus }[]): HealthStatus {
+  const checked = containers.filter((c) => c.essential && c.hasCheck);
+  if (checked.length === 0) return 'UNKNOWN';
+  if (checked.some((c) => c.status === 'UNHEALTHY')) return 'UNHEALTHY';
+  if (checked.some((c) => c.status === 'UNKNOWN')) return 'UNKNOWN';
+  return 'HEALTHY';
+}

@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTestControlPlane } from './testing.ts';
+
+const IMG = (tag: string) => `123456789012.dkr.ecr.us-west-1.amazonaws.com/app:${tag}`;
+
+function taskDef(store: any, tag: string, extra: Record<string, any> = {}) {
+  return store.registerTaskDefinition({
+    family: 'app',
+    executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+    networkMode: 'awsvpc',
+    requiresCompatibilities: ['FARGATE'],
+    cpu: '256',
+    memory: '512',
+    runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' },
+    containerDefinitions: [
+      {
+        name: 'app',
+        image: IMG(tag),
+        portMappings: [{ containerPort: 8080 }],
+        healthCheck: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health || exit 1'], interval: 5, timeout: 2, retries: 2 },
+        ...extra,
+      },
+    ],
+  });
+}
+
+const NET = { awsvpcConfiguration: { subnets: ['subnet-1'], securityGroups: [] } };
+
+let cp: ReturnType<typeof makeTestControlPlane> | undefined;
+afterEach(async () => {
+  await cp?.scheduler.stop();
+  cp?.clock.close();
+  cp = undefined;
+});
+
+function steady(cp: NonNullable<typeof cp>, service: string, deployment?: string, afterSeq = -1) {
+  return cp.events.waitFor((e) => e.type === 'ecs.service.steady' && e.service === service && (!deployment || e.deployment === deployment) && e.seq > afterSeq);
+}
+
+describe('EcsScheduler', () => {
+  it('brings a new service to steady state: task RUNNING and HEALTHY, deployment COMPLETED, events as ECS writes them', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {} });
+    const td = taskDef(cp.store, 'v1');
+    const svc = cp.store.createService({ cluster: 'c1', serviceName: 'web', taskDefinition: td.taskDefinitionArn, desiredCount: 2, launchType: 'FARGATE', networkConfiguration: NET });
+    await steady(cp, 'web');
+    expect(svc.deployments).toHaveLength(1);
+    expect(svc.deployments![0]!.rolloutState).toBe('COMPLETED');
+    expect(svc.runningCount).toBe(2);
+    const msgs = svc.events!.map((e) => e.message);
+    expect(msgs.some((m) => /^\(service web\) has started 2 tasks: \(task [0-9a-f]{32}\) \(task [0-9a-f]{32}\)\.$/.test(m!))).toBe(true);
+    expect(msgs[0]).toBe('(service web) has reached a steady state.');
+    expect(msgs).toContain(`(service web) (deployment ${svc.deployments![0]!.id}) deployment completed.`);
+    const t = [...cp.store.tasks.values()][0]!.task;
+    expect(t.healthStatus).toBe('HEALTHY');
+    expect(t.group).toBe('service:web');
+    expect(t.startedBy).toBe(svc.deployments![0]!.id);
+    const states = cp.events.filter((e) => e.type === 'ecs.task.state' && e.taskId === t.taskArn!.split('/').pop()).map((e) => e.lastStatus);
+    expect(states).toEqual(['PROVISIONING', 'PENDING', 'ACTIVATING', 'RUNNING']);
+  });
+
+  it('rolls a new revision: PRIMARY and ACTIVE side by side, old drained only after new is healthy', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {}, [IMG('v2')]: {} });
+    const td1 = taskDef(cp.store, 'v1');
+    const svc = cp.store.createService({ cluster: 'c1', serviceName: 'web', taskDefinition: td1.taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET });
+    await steady(cp, 'web');
+    const oldTask = [...cp.store.tasks.values()][0]!;
+    const td2 = taskDef(cp.store, 'v2');
+    cp.store.updateService({ cluster: 'c1', service: 'web', taskDefinition: td2.taskDefinitionArn });
+    expect(svc.deployments!.map((d) => d.status)).toEqual(['PRIMARY', 'ACTIVE']);
+    const newId = svc.deployments![0]!.id!;
+    await steady(cp, 'web', newId);
+    expect(svc.deployments).toHaveLength(1);
+    expect(svc.taskDefinition).toBe(td2.taskDefinitionArn);
+    expect(oldTask.task.desiredStatus).toBe('STOPPED');
+    expect(oldTask.task.stoppedReason).toMatch(/^Scaling activity initiated by \(deployment ecs-svc\/\d{19}\)$/);
+    // the old task was asked to stop only after a new task was healthy (minimumHealthyPercent 100)
+    const stopAt = cp.events.filter((e) => e.type === 'ecs.task.stop-requested' && e.taskId === oldTask.task.taskArn!.split('/').pop())[0]!.t;
+    const healthyAt = cp.events.filter((e) => e.type === 'ecs.task.health' && e.healthStatus === 'HEALTHY').at(-1)!.t;
+    expect(stopAt).toBeGreaterThanOrEqual(healthyAt);
+  });
+
+  it('replaces unhealthy tasks and, with the breaker on and rollback, rolls back to the last COMPLETED deployment', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {}, [IMG('bad')]: { fault: 'unhealthy' } });
+    const td1 = taskDef(cp.store, 'v1');
+    const svc = cp.store.createService({
+      cluster: 'c1', serviceName: 'web', taskDefinition: td1.taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET,
+      deploymentConfiguration: { deploymentCircuitBreaker: { enable: true, rollback: true } },
+    });
+    await steady(cp, 'web');
+    const goodId = svc.deployments![0]!.id!;
+    const tdBad = taskDef(cp.store, 'bad');
+    cp.store.updateService({ cluster: 'c1', service: 'web', taskDefinition: tdBad.taskDefinitionArn });
+    const badId = svc.deployments![0]!.id!;
+    const rb = await cp.events.waitFor((e) => e.type === 'ecs.deployment.rollback');
+    await steady(cp, 'web', goodId, rb.seq);
+    expect(svc.deployments).toHaveLength(1);
+    expect(svc.deployments![0]!.id).toBe(goodId);
+    expect(svc.taskDefinition).toBe(td1.taskDefinitionArn);
+    const msgs = svc.events!.map((e) => e.message!);
+    expect(msgs).toContain(`(service web) (deployment ${badId}) deployment failed: tasks failed to start.`);
+    expect(msgs).toContain(`(service web) rolling back to deployment ${goodId}.`);
+    expect(msgs.some((m) => /\(task [0-9a-f]{32}\) failed container health checks\.$/.test(m))).toBe(true);
+    const failures = cp.events.filter((e) => e.type === 'ecs.deployment.failedTask' && e.deployment === badId);
+    expect(failures.length).toBe(3); // threshold max(3, ceil(0.5 × 1))
+    const badTask = [...cp.store.tasks.values()].find((t) => t.task.startedBy === badId)!;
+    expect(badTask.task.stoppedReason).toBe('Task failed container health checks');
+    expect(badTask.task.stopCode).toBe('ServiceSchedulerInitiated');
+  });
+
+  it('without the breaker keeps the old deployment serving and never reports stable', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {}, [IMG('bad')]: { fault: 'unhealthy' } });
+    const td1 = taskDef(cp.store, 'v1');
+    const svc = cp.store.createService({ cluster: 'c1', serviceName: 'web', taskDefinition: td1.taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET });
+    await steady(cp, 'web');
+    const oldTask = [...cp.store.tasks.values()][0]!;
+    cp.store.updateService({ cluster: 'c1', service: 'web', taskDefinition: taskDef(cp.store, 'bad').taskDefinitionArn });
+    await cp.events.waitFor((e) => e.type === 'ecs.deployment.failedTask' && (e.failedTasks as number) >= 4);
+    expect(svc.deployments!.map((d) => [d.status, d.rolloutState])).toEqual([['PRIMARY', 'IN_PROGRESS'], ['ACTIVE', 'COMPLETED']]);
+    expect(svc.deployments![0]!.failedTasks).toBeGreaterThanOrEqual(4);
+    expect(oldTask.task.lastStatus).toBe('RUNNING');
+    expect(oldTask.task.desiredStatus).toBe('RUNNING');
+  });
+
+  it('stops tasks whose essential container exits, with exitCode and the AWS stop reason', async () => {
+    cp = makeTestControlPlane({ [IMG('crash')]: { fault: 'crash' } });
+    const td = taskDef(cp.store, 'crash');
+    const { tasks } = { tasks: [cp.store.createTask({ clusterName: 'c1', taskDefinition: td, launchType: 'FARGATE', networkConfiguration: NET })] };
+    const id = tasks[0]!.task.taskArn!.split('/').pop();
+    await cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === id && e.lastStatus === 'STOPPED');
+    const t = tasks[0]!.task;
+    expect(t.stopCode).toBe('EssentialContainerExited');
+    expect(t.stoppedReason).toBe('Essential container in task exited');
+    expect(t.containers![0]!.exitCode).toBe(1);
+  });
+
+  it('fails tasks whose image lacks the platform or whose secret is missing, with the ECS texts', async () => {
+    cp = makeTestControlPlane({ [IMG('amd')]: { arch: 'amd64' }, [IMG('v1')]: {} });
+    const tdAmd = taskDef(cp.store, 'amd');
+    const a = cp.store.createTask({ clusterName: 'c1', taskDefinition: tdAmd, launchType: 'FARGATE', networkConfiguration: NET });
+    const tdSecret = taskDef(cp.store, 'v1', { secrets: [{ name: 'K', valueFrom: 'arn:aws:secretsmanager:us-west-1:123456789012:secret:missing' }] });
+    const b = cp.store.createTask({ clusterName: 'c1', taskDefinition: tdSecret, launchType: 'FARGATE', networkConfiguration: NET });
+    for (const t of [a, b]) {
+      const id = t.task.taskArn!.split('/').pop();
+      await cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === id && e.lastStatus === 'STOPPED');
+    }
+    expect(a.task.stopCode).toBe('TaskFailedToStart');
+    expect(a.task.stoppedReason).toBe("CannotPullContainerError: pull image manifest has been retried 7 time(s): image Manifest does not contain descriptor matching platform 'linux/arm64'");
+    expect(b.task.stopCode).toBe('TaskFailedToStart');
+    expect(b.task.stoppedReason).toMatch(/^ResourceInitializationError: unable to pull secrets or registry auth: .*ResourceNotFoundException: Secrets Manager can't find the specified secret\.$/);
+    expect(cp.runtime.started).toBe(0);
+  });
+
+  it('drains a deleted service to INACTIVE', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {} });
+    const td = taskDef(cp.store, 'v1');
+    const svc = cp.store.createService({ cluster: 'c1', serviceName: 'web', taskDefinition: td.taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET });
+    await steady(cp, 'web');
+    cp.store.deleteService({ cluster: 'c1', service: 'web', force: true });
+    expect(svc.status).toBe('DRAINING');
+    await cp.events.waitFor((e) => e.type === 'ecs.service.status' && e.status === 'INACTIVE');
+    expect(svc.status).toBe('INACTIVE');
+    expect([...cp.store.tasks.values()].every((t) => t.task.lastStatus === 'STOPPED')).toBe(true);
+  });
+});

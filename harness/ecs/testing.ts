@@ -1,0 +1,92 @@
+import { Clock } from '../clock.ts';
+import { EventLog } from '../events.ts';
+import { EcsStore } from '../aws/ecs/store.ts';
+import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, ImageConfig, TaskRuntime } from '../runtime/types.ts';
+import type { SchedulerDeps } from './deps.ts';
+import { EcsScheduler } from './scheduler.ts';
+import { LoopbackFabric } from '../network/loopback-fabric.ts';
+
+/**
+ * An in-memory TaskRuntime for scheduler unit tests: behaviour comes from the image env
+ * (STUB_FAULT = unhealthy | crash) like the real stubs, without processes.
+ */
+export class FakeRuntime implements TaskRuntime {
+  readonly name = 'process' as const;
+  readonly isolationEnforced = false;
+  readonly running = new Map<string, { spec: ContainerSpec; exit: (e: ContainerExit) => void; healthy: boolean }>();
+  started = 0;
+
+  async start(spec: ContainerSpec): Promise<ContainerHandle> {
+    this.started++;
+    let exit!: (e: ContainerExit) => void;
+    const exited = new Promise<ContainerExit>((r) => (exit = r));
+    const key = `${spec.taskId}/${spec.containerName}`;
+    const fault = spec.image.env.STUB_FAULT;
+    this.running.set(key, { spec, exit, healthy: fault !== 'unhealthy' });
+    void exited.then(() => this.running.delete(key));
+    if (fault === 'crash') setImmediate(() => exit({ exitCode: 1, signal: null }));
+    return { taskId: spec.taskId, containerName: spec.containerName, ip: spec.ip, exited };
+  }
+
+  async exec(handle: ContainerHandle): Promise<ExecResult> {
+    const c = this.running.get(`${handle.taskId}/${handle.containerName}`);
+    const ok = !!c && c.healthy;
+    return { exitCode: ok ? 0 : 1, stdout: '', stderr: ok ? '' : 'curl: (22) The requested URL returned error: 503', timedOut: false };
+  }
+
+  async stop(handle: ContainerHandle): Promise<ContainerExit> {
+    const c = this.running.get(`${handle.taskId}/${handle.containerName}`);
+    c?.exit({ exitCode: 0, signal: 'SIGTERM' });
+    return handle.exited;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.running.values()) c.exit({ exitCode: null, signal: 'SIGKILL' });
+  }
+}
+
+export const TEST_IMAGES: Record<string, { platforms: { os: string; architecture: string }[]; config: ImageConfig }> = {};
+
+/** A store + scheduler wired with fakes around a given image table (uri → behaviour). */
+export function makeTestControlPlane(images: Record<string, { arch?: string; fault?: string }>, timeScale = 0.002) {
+  const clock = new Clock(timeScale);
+  const events = new EventLog();
+  const store = new EcsStore({ account: '123456789012', region: 'us-west-1', now: () => new Date(), events });
+  const runtime = new FakeRuntime();
+  const secrets = new Map<string, string>([['arn:aws:secretsmanager:us-west-1:123456789012:secret:app/key', 's3cr3t']]);
+  const deps: SchedulerDeps = {
+    clock,
+    events,
+    runtime,
+    runId: 'ehtest0001',
+    region: 'us-west-1',
+    images: {
+      resolve(uri) {
+        const img = images[uri];
+        if (!img) throw new Error(`CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref ${uri}: not found`);
+        return {
+          digest: 'sha256:' + '0'.repeat(64),
+          platforms: [{ os: 'linux', architecture: img.arch ?? 'arm64' }],
+          config: { cmd: ['node', 'x.mjs'], env: img.fault ? { STUB_FAULT: img.fault } : {} },
+        };
+      },
+    },
+    secrets: {
+      resolve(valueFrom) {
+        const v = secrets.get(valueFrom);
+        if (v === undefined) {
+          throw new Error(
+            `ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret ${valueFrom} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret.`,
+          );
+        }
+        return v;
+      },
+    },
+    logs: { append() {} },
+    network: new LoopbackFabric([{ subnetId: 'subnet-1', cidrBlock: '10.0.1.0/24', availabilityZone: 'us-west-1a' }], 'ehtest0001'),
+  };
+  const scheduler = new EcsScheduler(store, deps);
+  scheduler.start();
+  store.createCluster({ clusterName: 'c1' });
+  return { clock, events, store, runtime, scheduler, deps };
+}

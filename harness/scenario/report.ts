@@ -1,0 +1,105 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TimelineEvent } from '../events.ts';
+
+export type CheckStatus = 'passed' | 'failed' | 'not-verified' | 'skipped';
+
+/** One row of a scenario report: a check a user would care about, with what we saw. */
+export interface CheckResult {
+  name: string;
+  status: CheckStatus;
+  /** what was expected and what was observed, one line each where possible */
+  expected?: string;
+  observed?: string;
+  detail?: string;
+  ms: number;
+}
+
+export interface ScenarioReport {
+  scenario: string;
+  runId: string;
+  runDir: string;
+  runtime: string;
+  runtimeReason: string;
+  timeScale: number;
+  deployDir: string;
+  awsCli: string;
+  startedAt: string;
+  durationMs: number;
+  checks: CheckResult[];
+  /** lines a person must read: false greens, unverified isolation, explained AWS differences */
+  warnings: string[];
+  notes: string[];
+}
+
+const ICON: Record<CheckStatus, string> = { passed: 'PASS', failed: 'FAIL', 'not-verified': 'NOT VERIFIED', skipped: 'SKIP' };
+
+export function formatSummary(r: ScenarioReport): string {
+  const lines: string[] = [];
+  const failed = r.checks.filter((c) => c.status === 'failed').length;
+  const verdict = failed ? 'FAILED' : 'PASSED';
+  lines.push(`── scenario ${r.scenario}: ${verdict} (${(r.durationMs / 1000).toFixed(1)} s, run ${r.runId})`);
+  lines.push(`   runtime ${r.runtime} (${r.runtimeReason}); aws CLI ${r.awsCli}; time scale ${r.timeScale}; deploy dir ${r.deployDir}`);
+  for (const c of r.checks) {
+    lines.push(`   ${ICON[c.status].padEnd(12)} ${c.name}`);
+    if (c.status !== 'passed' || c.observed) {
+      if (c.expected) lines.push(`                expected: ${c.expected}`);
+      if (c.observed) lines.push(`                observed: ${c.observed}`);
+      if (c.detail) for (const d of c.detail.split('\n')) lines.push(`                ${d}`);
+    }
+  }
+  for (const w of r.warnings) lines.push(`   WARNING      ${w}`);
+  for (const n of r.notes) lines.push(`   note         ${n}`);
+  lines.push(`   report: ${path.join(r.runDir, 'junit.xml')}, ${path.join(r.runDir, 'timeline.json')}`);
+  return lines.join('\n');
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+export function toJunit(r: ScenarioReport): string {
+  const failures = r.checks.filter((c) => c.status === 'failed').length;
+  const skipped = r.checks.filter((c) => c.status === 'skipped' || c.status === 'not-verified').length;
+  const cases = r.checks
+    .map((c) => {
+      const body = [c.expected && `expected: ${c.expected}`, c.observed && `observed: ${c.observed}`, c.detail].filter(Boolean).join('\n');
+      const inner =
+        c.status === 'failed'
+          ? `<failure message="${esc(c.observed ?? c.name)}">${esc(body)}</failure>`
+          : c.status === 'skipped' || c.status === 'not-verified'
+            ? `<skipped message="${esc(c.status === 'not-verified' ? `not verified: ${c.detail ?? ''}` : c.detail ?? 'skipped')}"/>`
+            : body
+              ? `<system-out>${esc(body)}</system-out>`
+              : '';
+      return `    <testcase classname="scenario.${esc(r.scenario)}" name="${esc(c.name)}" time="${(c.ms / 1000).toFixed(3)}">${inner}</testcase>`;
+    })
+    .join('\n');
+  const props = [
+    ['runId', r.runId],
+    ['runtime', r.runtime],
+    ['awsCli', r.awsCli],
+    ['timeScale', String(r.timeScale)],
+    ...r.warnings.map((w, i) => [`warning.${i}`, w]),
+  ]
+    .map(([k, v]) => `      <property name="${esc(k!)}" value="${esc(v!)}"/>`)
+    .join('\n');
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="escher-harness" tests="${r.checks.length}" failures="${failures}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">
+  <testsuite name="${esc(r.scenario)}" tests="${r.checks.length}" failures="${failures}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${r.startedAt}">
+    <properties>
+${props}
+    </properties>
+${cases}
+  </testsuite>
+</testsuites>
+`;
+}
+
+export function writeReport(r: ScenarioReport, timeline: readonly TimelineEvent[]): void {
+  fs.mkdirSync(r.runDir, { recursive: true });
+  fs.writeFileSync(path.join(r.runDir, 'junit.xml'), toJunit(r));
+  fs.writeFileSync(path.join(r.runDir, 'timeline.json'), JSON.stringify(timeline, null, 1));
+  fs.writeFileSync(path.join(r.runDir, 'report.json'), JSON.stringify(r, null, 2));
+  fs.writeFileSync(path.join(r.runDir, 'summary.txt'), formatSummary(r) + '\n');
+}
