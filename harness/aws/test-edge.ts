@@ -18,5 +18,7 @@ export function sdkConfig(url: string) {
     region: TEST_REGION,
     credentials: { accessKeyId: 'AKIAHARNESSLOCAL0000', secretAccessKey: 'harness-local-secret-key-not-real' },
     maxAttempts: 1,
+    // DiscoverInstances has the host prefix 'data-': keep every call on the edge's address
+    disableHostPrefix: true,
   };
 }

@@ -7,13 +7,16 @@ export class AwsError extends Error {
   readonly code: string;
   readonly statusCode: number;
   readonly senderFault: boolean;
+  /** modeled members besides the message (e.g. Cloud Map's NamespaceId), sent in the error body */
+  readonly fields: Record<string, unknown>;
 
-  constructor(code: string, message: string, statusCode = 400, senderFault = statusCode < 500) {
+  constructor(code: string, message: string, statusCode = 400, senderFault = statusCode < 500, fields: Record<string, unknown> = {}) {
     super(message);
     this.name = code;
     this.code = code;
     this.statusCode = statusCode;
     this.senderFault = senderFault;
+    this.fields = fields;
   }
 }
 

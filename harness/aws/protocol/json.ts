@@ -32,5 +32,5 @@ function toWire(v: unknown): unknown {
 }
 
 export function jsonErrorBody(err: AwsError): string {
-  return JSON.stringify({ __type: err.code, message: err.message });
+  return JSON.stringify({ ...err.fields, __type: err.code, message: err.message });
 }
