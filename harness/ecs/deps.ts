@@ -41,9 +41,21 @@ export interface TaskEni {
   netns?: string;
 }
 
+/** An address in the VPC for something the harness itself runs (an ALB node, SurrealDB, a probe). */
+export interface HostAttachment {
+  ip: string;
+  /** the namespace to run a process in, when the fabric gives hosts their own */
+  netns?: string;
+}
+
 export interface TaskNetwork {
+  /** true when each ENI really has its own network stack and security groups are enforced */
+  readonly isolationEnforced: boolean;
   attach(taskId: string, subnets: string[], securityGroups: string[]): Promise<TaskEni>;
   detach(taskId: string): Promise<void>;
+  /** a harness host in the VPC, member of the given security groups (by group id) */
+  attachHost(name: string, subnets: string[], securityGroups: string[]): Promise<HostAttachment>;
+  detachHost(name: string): Promise<void>;
 }
 
 export interface SchedulerDeps {

@@ -33,7 +33,8 @@ afterEach(async () => {
   cp = undefined;
 });
 
-function steady(cp: NonNullable<typeof cp>, service: string, deployment?: string, afterSeq = -1) {
+type ControlPlane = ReturnType<typeof makeTestControlPlane>;
+function steady(cp: ControlPlane, service: string, deployment?: string, afterSeq = -1) {
   return cp.events.waitFor((e) => e.type === 'ecs.service.steady' && e.service === service && (!deployment || e.deployment === deployment) && e.seq > afterSeq);
 }
 

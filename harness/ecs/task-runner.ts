@@ -178,7 +178,7 @@ export class TaskRunner {
           ...(eni.dnsZones ? { dnsZones: eni.dnsZones } : {}),
           ...(eni.netns ? { netns: eni.netns } : {}),
           onLog,
-        } as any);
+        });
         p.container.runtimeId = `${this.taskId}-${p.def.name}`;
         const rc: RunningContainer = { def: p.def, container: p.container, handle };
         this.containers.push(rc);

@@ -67,7 +67,7 @@ export function makeTestControlPlane(images: Record<string, { arch?: string; fau
         return {
           digest: 'sha256:' + '0'.repeat(64),
           platforms: [{ os: 'linux', architecture: img.arch ?? 'arm64' }],
-          config: { cmd: ['node', 'x.mjs'], env: img.fault ? { STUB_FAULT: img.fault } : {} },
+          config: { cmd: ['node', 'x.mjs'], env: (img.fault ? { STUB_FAULT: img.fault } : {}) as Record<string, string> },
         };
       },
     },

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { TaskEni, TaskNetwork } from '../ecs/deps.ts';
+import type { HostAttachment, TaskEni, TaskNetwork } from '../ecs/deps.ts';
 
 export interface SubnetInfo {
   subnetId: string;
@@ -28,11 +28,6 @@ export class LoopbackFabric implements TaskNetwork {
   ) {
     if (subnets.length === 0) throw new Error('the VPC has no subnets to place tasks in');
     this.secondOctet = 100 + (createHash('sha256').update(runId).digest()[0]! % 100);
-  }
-
-  /** The loopback address the harness's own hosts (ALB front, probes) use. */
-  hostAddress(n: number): string {
-    return `127.${this.secondOctet}.250.${n}`;
   }
 
   async attach(taskId: string, subnets: string[], _securityGroups: string[]): Promise<TaskEni> {
@@ -66,6 +61,16 @@ export class LoopbackFabric implements TaskNetwork {
       }
     }
     throw new Error('no free address left in the subnet');
+  }
+
+  /** Harness hosts get a loopback address of their own too (nothing enforces their groups). */
+  async attachHost(name: string, subnets: string[], securityGroups: string[]): Promise<HostAttachment> {
+    const eni = await this.attach(`host:${name}`, subnets, securityGroups);
+    return { ip: eni.ip };
+  }
+
+  async detachHost(name: string): Promise<void> {
+    await this.detach(`host:${name}`);
   }
 
   async detach(taskId: string): Promise<void> {

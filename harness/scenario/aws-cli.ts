@@ -96,3 +96,21 @@ export function runAws(cli: AwsCli, endpoint: string, args: string[], opts: { re
     });
   });
 }
+
+const described = new Map<string, AwsCli>();
+
+/** The AwsCli record for a given executable (runs `--version` once). */
+export function describeAwsCli(bin: string): AwsCli {
+  const hit = described.get(bin);
+  if (hit) return hit;
+  let out = '';
+  try {
+    out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 }).trim();
+  } catch (e: any) {
+    out = String(e?.stdout ?? '').trim() || String(e?.stderr ?? '').trim();
+  }
+  const m = /aws-cli\/(\d+)\.(\d+)\.(\d+)/.exec(out);
+  const cli: AwsCli = { major: m?.[1] === '1' ? 'v1' : 'v2', bin, version: m ? `${m[1]}.${m[2]}.${m[3]}` : 'unknown' };
+  described.set(bin, cli);
+  return cli;
+}

@@ -1,0 +1,154 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import { findAwsClis } from './aws-cli.ts';
+
+export type CheckLevel = 'ok' | 'warn' | 'missing';
+
+export interface DoctorCheck {
+  name: string;
+  level: CheckLevel;
+  /** what we found */
+  detail: string;
+  /** what to do when it is not ok (one line) */
+  fix?: string;
+  /** a Debian package that provides it, for --fix */
+  aptPackage?: string;
+  /** the harness cannot run its main job without it */
+  required: boolean;
+}
+
+function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function out(cmd: string, args: string[]): string | undefined {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 15_000 }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function canBindLoopback(ip: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(0, ip, () => s.close(() => resolve(true)));
+  });
+}
+
+/** The preflight: what this machine offers the harness, each with what to do when missing. */
+export async function runDoctor(): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const [maj, min] = process.versions.node.split('.').map(Number) as [number, number];
+  const nodeOk = maj > 20 || (maj === 20 && min >= 19);
+  checks.push({
+    name: 'Node.js',
+    level: nodeOk ? 'ok' : 'missing',
+    detail: `v${process.versions.node}`,
+    fix: 'install Node.js 20.19 or newer (20, 22 and 24 are supported)',
+    required: true,
+  });
+
+  const clis = findAwsClis();
+  checks.push({
+    name: 'aws CLI',
+    level: clis.length ? 'ok' : 'missing',
+    detail: clis.length ? clis.map((c) => `${c.major} ${c.version} (${c.bin})`).join(', ') : 'no aws CLI on PATH or at /usr/bin/aws',
+    fix: 'apt-get install awscli (v2), or pip install awscli (v1); the deploy scripts run with it',
+    aptPackage: 'awscli',
+    required: true,
+  });
+
+  checks.push({
+    name: 'curl',
+    level: has('curl') ? 'ok' : 'missing',
+    detail: has('curl') ? (out('curl', ['--version'])?.split('\n')[0] ?? 'found') : 'not found',
+    fix: 'apt-get install curl (container health checks run `curl -f …` as ECS does)',
+    aptPackage: 'curl',
+    required: true,
+  });
+
+  const loop = await canBindLoopback('127.100.1.10');
+  checks.push({
+    name: 'per-task loopback addresses',
+    level: loop ? 'ok' : 'missing',
+    detail: loop ? 'tasks can listen on 127.x.y.z (Linux routes 127/8 to lo)' : 'cannot bind 127.100.1.10',
+    fix: 'run on Linux (or add loopback aliases for 127.100.0.0/16)',
+    required: true,
+  });
+
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const ipNetns = has('ip') && out('ip', ['netns', 'list']) !== undefined;
+  checks.push({
+    name: 'network namespaces (awsvpc, enforced security groups)',
+    level: root && ipNetns ? 'ok' : 'warn',
+    detail: root ? (ipNetns ? 'root and `ip netns` available' : 'root, but `ip netns` does not work') : 'not root: tasks share the loopback; isolation is NOT enforced and isolation checks report "not verified"',
+    fix: root ? 'apt-get install iproute2' : 'run as root (or with CAP_NET_ADMIN) to give each task its own namespace',
+    aptPackage: 'iproute2',
+    required: false,
+  });
+
+  const nft = has('nft');
+  const ipt = has('iptables');
+  checks.push({
+    name: 'nftables / iptables',
+    level: nft || ipt ? 'ok' : 'warn',
+    detail: [nft && 'nft', ipt && 'iptables'].filter(Boolean).join(', ') || 'neither found',
+    fix: 'apt-get install nftables (security groups are enforced with it in namespace mode)',
+    aptPackage: 'nftables',
+    required: false,
+  });
+
+  const dockerCli = has('docker');
+  const info = dockerCli ? out('docker', ['info', '--format', '{{.ServerVersion}} {{.Architecture}}']) : undefined;
+  checks.push({
+    name: 'Docker engine (optional: --runtime docker)',
+    level: info ? 'ok' : 'warn',
+    detail: info ? `engine ${info}` : dockerCli ? 'docker CLI found, no engine answers' : 'no docker CLI',
+    fix: 'apt-get install docker.io && (dockerd >/var/log/dockerd.log 2>&1 &)',
+    aptPackage: 'docker.io',
+    required: false,
+  });
+
+  const binfmt = '/proc/sys/fs/binfmt_misc/qemu-aarch64';
+  const arm = process.arch === 'arm64';
+  let qemu = arm;
+  try {
+    qemu = qemu || fs.readFileSync(binfmt, 'utf8').includes('enabled');
+  } catch {
+    /* not registered */
+  }
+  checks.push({
+    name: 'linux/arm64 execution (QEMU binfmt, for docker mode on x86)',
+    level: qemu ? 'ok' : 'warn',
+    detail: arm ? 'native arm64 host' : qemu ? 'qemu-aarch64 binfmt handler enabled' : 'no qemu-aarch64 binfmt handler',
+    fix: 'apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-aarch64',
+    aptPackage: 'qemu-user-static',
+    required: false,
+  });
+  return checks;
+}
+
+export function formatDoctor(checks: DoctorCheck[]): string {
+  const tag: Record<CheckLevel, string> = { ok: 'ok     ', warn: 'warn   ', missing: 'MISSING' };
+  const lines = checks.map((c) => {
+    const l = `  ${tag[c.level]} ${c.name}: ${c.detail}`;
+    return c.level === 'ok' ? l : `${l}\n          → ${c.fix}`;
+  });
+  const blocking = checks.filter((c) => c.required && c.level === 'missing');
+  lines.push(blocking.length ? `  ${blocking.length} required item(s) missing: the harness cannot run until they are fixed (harness doctor --fix installs Debian packages as root).` : '  ready.');
+  return lines.join('\n');
+}
+
+/** As root on Debian: installs the Debian packages of missing checks (required ones, or all with `all`). */
+export function fixWithApt(checks: DoctorCheck[], all: boolean): string[] {
+  const pkgs = checks.filter((c) => c.level !== 'ok' && c.aptPackage && (all || c.required)).map((c) => c.aptPackage!);
+  if (pkgs.length === 0) return [];
+  if (!(typeof process.getuid === 'function' && process.getuid() === 0) || !has('apt-get')) {
+    throw new Error(`install as root: apt-get install -y ${pkgs.join(' ')}`);
+  }
+  execFileSync('apt-get', ['install', '-y', '-q', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return pkgs;
+}

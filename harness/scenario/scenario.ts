@@ -1,0 +1,258 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Service, Task } from '@aws-sdk/client-ecs';
+import { startHarness, type HarnessOptions, type StartedHarness } from './harness.ts';
+import { runScript, type RunScriptResult } from './run-script.ts';
+import { runAws, describeAwsCli, type AwsRunResult } from './aws-cli.ts';
+import { runDoctor } from './doctor.ts';
+import { formatSummary, writeReport, type CheckResult, type ScenarioReport } from './report.ts';
+import { taskIdOf, type ServiceState } from '../aws/ecs/store.ts';
+import type { ServiceModel } from '../topology/model.ts';
+
+/** Scenario options from the environment the `harness scenario` verb sets. */
+export function optionsFromEnv(): HarnessOptions {
+  const ts = process.env.HARNESS_TIME_SCALE;
+  return {
+    deployDir: process.env.HARNESS_DEPLOY_DIR || undefined,
+    runtime: (process.env.HARNESS_RUNTIME as HarnessOptions['runtime']) || undefined,
+    timeScale: ts ? Number(ts) : undefined,
+    awsCli: process.env.HARNESS_AWS_CLI || undefined,
+  };
+}
+
+export interface ScriptRun extends RunScriptResult {
+  script: string;
+  args: string[];
+  /** timeline position when the script started and ended */
+  fromSeq: number;
+  toSeq: number;
+}
+
+/**
+ * One scenario: a harness, the script runs against it, and the checks a user cares about.
+ * Checks are recorded (expected/observed) and rethrown so vitest fails on them; `finish()`
+ * writes junit.xml, timeline.json and the human summary.
+ */
+export class Scenario {
+  readonly checks: CheckResult[] = [];
+  readonly warnings: string[] = [];
+  readonly notes: string[] = [];
+  readonly scripts: ScriptRun[] = [];
+  private readonly started = Date.now();
+  private scriptCount = 0;
+
+  private constructor(
+    readonly name: string,
+    readonly h: StartedHarness,
+    readonly awsCliLabel: string,
+  ) {}
+
+  static async start(name: string, opts: HarnessOptions = {}): Promise<Scenario> {
+    const doctor = await runDoctor();
+    const blocking = doctor.filter((c) => c.required && c.level === 'missing');
+    if (blocking.length) {
+      throw new Error(`harness doctor: cannot run scenario ${name}:\n${blocking.map((c) => `  ${c.name}: ${c.detail} → ${c.fix}`).join('\n')}`);
+    }
+    const h = await startHarness({ ...optionsFromEnv(), ...opts, kind: 'scenario' });
+    const cli = describeAwsCli(h.cliEnv.HARNESS_AWS_CLI!);
+    const s = new Scenario(name, h, `${cli.version} (${cli.bin})`);
+    if (!h.isolationEnforced) {
+      s.notes.push('loopback mode: tasks share the host network; security groups are not enforced (isolation is not verified by this run)');
+    }
+    return s;
+  }
+
+  get deployDir(): string {
+    return this.h.topology.deployDir;
+  }
+
+  /** Runs a script of the deploy dir unmodified, against the emulator. */
+  async runScript(script: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<ScriptRun> {
+    const n = ++this.scriptCount;
+    const fromSeq = this.h.events.all().length;
+    this.h.events.append('script.start', { script, args });
+    const r = await runScript({
+      script: path.join(this.deployDir, script),
+      args,
+      cwd: this.deployDir,
+      env: this.h.cliEnv,
+      logFile: path.join(this.h.runDir, 'scripts', `${String(n).padStart(2, '0')}-${script.replace(/\W+/g, '_')}-${args.join('_').replace(/\W+/g, '_')}.log`),
+      timeoutMs: opts.timeoutMs ?? 600_000,
+    });
+    this.h.events.append('script.end', { script, args, exitCode: r.exitCode, durationMs: r.durationMs });
+    const run: ScriptRun = { ...r, script, args, fromSeq, toSeq: this.h.events.all().length };
+    this.scripts.push(run);
+    this.detectFalseGreen(run);
+    return run;
+  }
+
+  /** Runs one aws CLI command against the emulator (the CLI the scripts use). */
+  async aws(args: string[]): Promise<AwsRunResult> {
+    return runAws(describeAwsCli(this.h.cliEnv.HARNESS_AWS_CLI!), this.h.awsEndpoint, args, { region: this.h.topology.region });
+  }
+
+  /** Records a check; rethrows its failure so the test fails too. */
+  async check(name: string, fn: () => Promise<Partial<CheckResult> | void> | Partial<CheckResult> | void): Promise<void> {
+    const t0 = Date.now();
+    try {
+      const r = (await fn()) ?? {};
+      this.checks.push({ name, status: r.status ?? 'passed', expected: r.expected, observed: r.observed, detail: r.detail, ms: Date.now() - t0 });
+    } catch (e) {
+      const err = e as Error & { expected?: unknown; actual?: unknown };
+      this.checks.push({
+        name,
+        status: 'failed',
+        expected: err.expected !== undefined ? stringify(err.expected) : undefined,
+        observed: err.actual !== undefined ? stringify(err.actual) : err.message.split('\n')[0],
+        detail: err.expected === undefined ? err.message.split('\n').slice(1, 6).join('\n') || undefined : undefined,
+        ms: Date.now() - t0,
+      });
+      throw e;
+    }
+  }
+
+  /** A check that cannot be verified in this mode: never reported as passed. */
+  notVerified(name: string, why: string): void {
+    this.checks.push({ name, status: 'not-verified', detail: why, ms: 0 });
+  }
+
+  // ------------------------------------------------------------ reading the control plane
+
+  service(model: ServiceModel | string): ServiceState {
+    const name = typeof model === 'string' ? model : model.ecsService;
+    const s = this.h.stores.ecs.findService(this.h.topology.cluster, name);
+    if (!s) throw new Error(`service ${name} does not exist in cluster ${this.h.topology.cluster}`);
+    return s;
+  }
+
+  serviceModel(name: string): ServiceModel {
+    const m = this.h.topology.services.find((s) => s.name === name);
+    if (!m) throw new Error(`no service ${name} in the topology`);
+    return m;
+  }
+
+  /** RUNNING tasks of a service (desired RUNNING), with their IPs. */
+  runningTasks(model: ServiceModel | string): { task: Task; ip: string; id: string }[] {
+    const st = this.service(model);
+    return this.h.stores.ecs
+      .tasksOfService(st)
+      .filter((t) => t.task.lastStatus === 'RUNNING' && t.task.desiredStatus === 'RUNNING')
+      .map((t) => ({
+        task: t.task,
+        id: taskIdOf(t.task.taskArn!),
+        ip: t.task.attachments?.[0]?.details?.find((d) => d.name === 'privateIPv4Address')?.value ?? '',
+      }));
+  }
+
+  /** The last revision a script registered for a family between two timeline positions. */
+  registeredRevision(family: string, fromSeq = 0, toSeq = Infinity): string | undefined {
+    const ev = this.h.events
+      .all()
+      .filter((e) => e.type === 'ecs.taskdefinition.registered' && e.family === family && e.seq >= fromSeq && e.seq < toSeq)
+      .at(-1);
+    return ev?.arn as string | undefined;
+  }
+
+  /** When each service reached steady state on a task definition (first time), from the timeline. */
+  steadyAt(ecsService: string, taskDefinitionArn: string, fromSeq = 0): number | undefined {
+    return this.h.events.all().find((e) => e.type === 'ecs.service.steady' && e.service === ecsService && e.taskDefinition === taskDefinitionArn && e.seq >= fromSeq)?.t;
+  }
+
+  /** GET http://ip:port/path from the harness host, with a short timeout. */
+  async httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: any; text: string }> {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    let body: any;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { status: res.status, body, text };
+  }
+
+  /** Waits (bounded) until pred holds, re-checking on every control-plane event. */
+  async until(what: string, pred: () => boolean, timeoutMs = 60_000): Promise<void> {
+    if (pred()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.h.events.off('event', onEvent);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const onEvent = () => {
+        if (pred()) {
+          clearTimeout(timer);
+          this.h.events.off('event', onEvent);
+          resolve();
+        }
+      };
+      this.h.events.on('event', onEvent);
+    });
+  }
+
+  // ------------------------------------------------------------ false greens
+
+  /**
+   * A script that exits 0 after ECS rolled its deployment back is a false green: the
+   * waiter saw "stable", but what is stable is the old revision.
+   */
+  private detectFalseGreen(run: ScriptRun): void {
+    if (run.exitCode !== 0) return;
+    const rollbacks = this.h.events.all().filter((e) => e.type === 'ecs.deployment.rollback' && e.seq >= run.fromSeq && e.seq < run.toSeq);
+    for (const rb of rollbacks) {
+      const st = this.service(rb.service as string);
+      const family = st.service.taskDefinition!.split('/').pop()!.split(':')[0]!;
+      const registered = this.registeredRevision(family, run.fromSeq, run.toSeq);
+      const primary = st.service.deployments?.[0]?.taskDefinition;
+      if (registered && primary !== registered) {
+        this.warnings.push(
+          `FALSE GREEN: \`${run.script} ${run.args.join(' ')}\` exited 0, but ECS rolled ${rb.service} back (circuit breaker): PRIMARY is ${short(primary)}, not ${short(registered)} that the script registered. A services-stable wait is satisfied by the rolled-back deployment.`,
+        );
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ report
+
+  report(): ScenarioReport {
+    return {
+      scenario: this.name,
+      runId: this.h.runId,
+      runDir: this.h.runDir,
+      runtime: this.h.runtime.name,
+      runtimeReason: this.h.runtimeReason,
+      timeScale: this.h.clock.timeScale,
+      deployDir: this.deployDir,
+      awsCli: this.awsCliLabel,
+      startedAt: new Date(this.started).toISOString(),
+      durationMs: Date.now() - this.started,
+      checks: this.checks,
+      warnings: this.warnings,
+      notes: this.notes,
+    };
+  }
+
+  /** Writes the report, prints the summary, tears the topology down. */
+  async finish(): Promise<ScenarioReport> {
+    const r = this.report();
+    try {
+      await this.h.stop();
+    } finally {
+      writeReport(r, this.h.events.all());
+      const session = process.env.HARNESS_SESSION_FILE;
+      if (session) fs.appendFileSync(session, this.h.runDir + '\n');
+      else process.stdout.write(formatSummary(r) + '\n');
+    }
+    return r;
+  }
+}
+
+function short(arn: string | undefined): string {
+  return arn ? arn.split('/').pop()! : '(none)';
+}
+
+function stringify(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+export type { Service };
