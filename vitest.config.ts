@@ -2,8 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // scenario files each bring up a whole topology: one file at a time
-    fileParallelism: false,
     projects: [
       {
         test: {

@@ -49,6 +49,8 @@ export interface HarnessOptions {
   home?: string;
   kind?: RunLock['kind'];
   log?: (line: string) => void;
+  /** a runtime instance to use instead of choosing one (benchmarks' instant floor, tests) */
+  runtimeOverride?: TaskRuntime;
 }
 
 export interface HarnessStores {
@@ -222,6 +224,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
 }
 
 function chooseRuntime(opts: HarnessOptions, runId: string, clock: Clock): { runtime: TaskRuntime; reason: string } {
+  if (opts.runtimeOverride) return { runtime: opts.runtimeOverride, reason: 'injected' };
   const wanted = opts.runtime ?? (process.env.HARNESS_RUNTIME as HarnessOptions['runtime']) ?? 'process';
   if (wanted === 'docker') throw new Error('the docker runtime is not available in this build yet: use --runtime process');
   return {
