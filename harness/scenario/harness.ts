@@ -20,10 +20,11 @@ import { Ec2Store } from '../aws/ec2/store.ts';
 import { createEc2Provider } from '../aws/ec2/provider.ts';
 import { createStsProvider } from '../aws/sts/provider.ts';
 import { CloudMapDnsServer } from '../network/dns-server.ts';
-import { LoopbackFabric } from '../network/loopback-fabric.ts';
+import { chooseNetwork, type NetworkMode } from '../network/netns-fabric.ts';
 import { EcsScheduler } from '../ecs/scheduler.ts';
 import type { SchedulerDeps, TaskNetwork } from '../ecs/deps.ts';
 import { ProcessRuntime } from '../runtime/process/process-runtime.ts';
+import { DOCKER_DEFAULT_TIME_SCALE, resolveRuntimeChoice, startDockerMode } from '../runtime/docker/select.ts';
 import { imageCatalogue, REPOSITORIES } from '../runtime/catalogue.ts';
 import { IMAGE_CONFIG_ANNOTATION, type ImageConfig, type TaskRuntime } from '../runtime/types.ts';
 import { loadTopology } from '../topology/load.ts';
@@ -31,6 +32,7 @@ import type { Topology } from '../topology/model.ts';
 import { prepareCliEnvironment, writeEnvFile } from './cli-env.ts';
 import { newRunId, runDirOf, writeRunLock, removeRunLock, harnessHome, type RunLock } from './run-id.ts';
 import { cleanupLeftovers } from './cleanup.ts';
+import { HostRecords, SURREAL_ROOT_SECRET, parseSurrealRootSecret, startEmbeddedDataTier, type SurrealEndpoint } from '../data/data-tier.ts';
 
 export const DEFAULT_ACCOUNT = '123456789012';
 
@@ -48,9 +50,13 @@ export interface HarnessOptions {
   awsCli?: string;
   home?: string;
   kind?: RunLock['kind'];
+  /** VPC fabric: 'auto' (default; env HARNESS_NETWORK) = netns when root + ip netns + nft work, else loopback */
+  network?: 'auto' | NetworkMode;
   log?: (line: string) => void;
   /** a runtime instance to use instead of choosing one (benchmarks' instant floor, tests) */
   runtimeOverride?: TaskRuntime;
+  /** SurrealDB storage: 'memory' (default) or 'disk' (the engine's surrealkv store under the run dir) */
+  surrealStorage?: 'memory' | 'disk';
 }
 
 export interface HarnessStores {
@@ -82,6 +88,13 @@ export interface StartedHarness extends AsyncDisposable {
   /** `.harness/runs/<id>/env`, sourceable */
   envFile: string;
   isolationEnforced: boolean;
+  /** SurrealDB at surrealdb.<namespace>:4000 (stop()/start() for outages) */
+  surreal: SurrealEndpoint;
+  /** which VPC fabric runs, and why (netns: a namespace per task, SGs enforced; loopback: not; docker: the run's Docker network) */
+  networkMode: NetworkMode | 'docker';
+  networkReason: string;
+  /** the Cloud Map DNS server (its handle() answers exactly as the wire does) */
+  dnsServer: CloudMapDnsServer;
   stop(): Promise<void>;
 }
 
@@ -114,7 +127,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
   };
 
   try {
-    const clock = new Clock(opts.timeScale ?? DEFAULT_TIME_SCALE);
+    const runtimeChoice = opts.runtimeOverride
+      ? { kind: 'process' as const, reason: 'injected' }
+      : await resolveRuntimeChoice(opts.runtime ?? (process.env.HARNESS_RUNTIME || 'process'));
+    // arm64 under QEMU starts a Node task in 1–3 s: docker mode's default time scale leaves health checks room for that
+    const clock = new Clock(opts.timeScale ?? (runtimeChoice.kind === 'docker' ? DOCKER_DEFAULT_TIME_SCALE : DEFAULT_TIME_SCALE));
     cleanups.push(() => clock.close());
     const events = new EventLog(() => Date.now());
     const account = opts.account ?? process.env.HARNESS_ACCOUNT ?? DEFAULT_ACCOUNT;
@@ -141,15 +158,62 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     const awsEndpoint = await edge.start();
     cleanups.push(() => edge.stop());
 
-    const dnsServer = new CloudMapDnsServer({ store: stores.serviceDiscovery, host: '127.0.0.1', port: 0 });
+    const hostRecords = new HostRecords(stores.serviceDiscovery);
+    const dnsServer = new CloudMapDnsServer({ store: hostRecords, host: '127.0.0.1', port: 0 });
     const dns = await dnsServer.start();
     cleanups.push(() => dnsServer.stop());
 
-    const fabric: TaskNetwork = new LoopbackFabric(topology.vpc.subnets, runId, { server: `${dns.host}:${dns.port}`, zones: [topology.namespace] }, region);
-    const { runtime, reason: runtimeReason } = chooseRuntime(opts, runId, clock);
+    // docker mode: the run's Docker network (+ Cloud Map DNS on its gateway) is the fabric
+    const docker =
+      runtimeChoice.kind === 'docker'
+        ? await startDockerMode({ runId, subnets: topology.vpc.subnets, vpcCidr: topology.vpc.cidrBlock, region, timeScale: clock.timeScale, dns: { store: hostRecords, zones: [topology.namespace] }, log })
+        : undefined;
+    const network: { fabric: TaskNetwork; mode: NetworkMode | 'docker'; reason: string; close(): Promise<void> } = docker
+      ? {
+          fabric: docker.fabric,
+          mode: 'docker',
+          reason: `docker: network ${docker.fabric.networkName} on ${docker.fabric.subnetNote}, containers at their ENI addresses; security groups are NOT enforced`,
+          close: () => docker.fabric.close(),
+        }
+      : await chooseNetwork({
+      wanted: opts.network ?? ((process.env.HARNESS_NETWORK || undefined) as HarnessOptions['network']),
+      runId,
+      vpcCidr: topology.vpc.cidrBlock,
+      subnets: topology.vpc.subnets,
+      region,
+      zones: [topology.namespace],
+      sgs: stores.ec2,
+      dns: dnsServer,
+      dnsAddress: dns,
+      stateFile: path.join(runDir, 'network.json'),
+      events,
+      log,
+    });
+    cleanups.push(() => network.close());
+    const fabric: TaskNetwork = network.fabric;
+    const { runtime, reason: runtimeReason } = docker
+      ? { runtime: docker.runtime, reason: runtimeChoice.reason }
+      : chooseRuntime(opts, runId, clock, network.mode === 'netns', runtimeChoice.reason);
     cleanups.push(() => runtime.close());
 
     seed(topology, stores, { account, region, awsEndpoint });
+
+    // SurrealDB as a host in the VPC, in the config's SurrealDB group. The deploy scripts create
+    // that group later: it is named here, and the fabric resolves the name once it exists.
+    const surreal = await startEmbeddedDataTier({
+      fabric,
+      subnets: topology.vpc.subnets.map((s) => s.subnetId),
+      securityGroups: topology.securityGroups.filter((g) => /surreal/i.test(g.name)).map((g) => g.name),
+      namespace: topology.namespace,
+      dns: dnsServer,
+      records: hostRecords,
+      credentials: parseSurrealRootSecret(stores.secrets.getSecretValue(SURREAL_ROOT_SECRET).secretString ?? ''),
+      storage: opts.surrealStorage ?? (process.env.HARNESS_SURREAL_STORAGE === 'disk' ? 'disk' : 'memory'),
+      runDir,
+      events,
+      log,
+    });
+    cleanups.push(() => surreal.close());
 
     const deps: SchedulerDeps = {
       clock,
@@ -190,7 +254,21 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       HARNESS_DNS: `${dns.host}:${dns.port}`,
     };
     writeEnvFile(envFile, exported);
-    events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, timeScale: clock.timeScale, deployDir: topology.deployDir });
+    events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, network: network.mode, networkReason: network.reason, timeScale: clock.timeScale, deployDir: topology.deployDir });
+
+    // Ctrl-C or a kill during a scenario/benchmark still tears everything down (`up` has its own handler)
+    if ((opts.kind ?? 'scenario') !== 'up') {
+      const onSignal = (sig: NodeJS.Signals) => {
+        log(`${sig}: tearing down run ${runId}`);
+        void h.stop().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      cleanups.unshift(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      });
+    }
 
     const h: StartedHarness = {
       runId,
@@ -209,6 +287,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       cliEnv: exported,
       envFile,
       isolationEnforced: fabric.isolationEnforced,
+      surreal,
+      networkMode: network.mode,
+      networkReason: network.reason,
+      dnsServer,
       stop: async () => {
         events.append('harness.down', { runId });
         fs.writeFileSync(path.join(runDir, 'timeline.json'), JSON.stringify(events.all(), null, 1));
@@ -223,12 +305,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
   }
 }
 
-function chooseRuntime(opts: HarnessOptions, runId: string, clock: Clock): { runtime: TaskRuntime; reason: string } {
+function chooseRuntime(opts: HarnessOptions, runId: string, clock: Clock, netns = false, why?: string): { runtime: TaskRuntime; reason: string } {
   if (opts.runtimeOverride) return { runtime: opts.runtimeOverride, reason: 'injected' };
+  if (why) return { runtime: new ProcessRuntime({ runId, timeScale: clock.timeScale, netns }), reason: why };
   const wanted = opts.runtime ?? (process.env.HARNESS_RUNTIME as HarnessOptions['runtime']) ?? 'process';
-  if (wanted === 'docker') throw new Error('the docker runtime is not available in this build yet: use --runtime process');
   return {
-    runtime: new ProcessRuntime({ runId, timeScale: clock.timeScale }),
+    runtime: new ProcessRuntime({ runId, timeScale: clock.timeScale, netns }),
     reason: wanted === 'auto' ? 'auto: embedded default (no Docker runtime in this build)' : 'embedded default',
   };
 }
@@ -248,6 +330,7 @@ export function imageConfigOf(manifest: string): ImageConfig | undefined {
 export const SEEDED_SECRETS = {
   'escher/anthropic-api-key': 'sk-ant-harness-0000000000000000-not-a-real-key',
   'escher/cognito-jwks-url': 'http://127.0.0.1:9/.well-known/jwks.json',
+  'escher/surrealdb-root': JSON.stringify({ username: 'root', password: 'harness-surrealdb-root-not-a-real-password' }),
 } as const;
 
 function seed(topology: Topology, stores: HarnessStores, ctx: { account: string; region: string; awsEndpoint: string }): void {
