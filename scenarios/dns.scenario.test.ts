@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Task } from '@aws-sdk/client-ecs';
+import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
+import { taskIdOf } from '../harness/aws/ecs/store.ts';
+import type { NetnsFabric } from '../harness/network/netns-fabric.ts';
+import { answerNow, resolveOverWire } from '../harness/network/probe-dns.ts';
+import { resolveProbe } from '../harness/network/probe.ts';
+
+/**
+ * Cloud Map names as tasks see them: after deploy-all v2.14.0 every *_URL host resolves from
+ * inside a task; a name answers only running, healthy tasks; during a rolling deploy of
+ * context-engine (deploy.sh context-engine v2.15.0) both the old and the new task answer,
+ * after the drain only the new; a stopped task's address is gone within its TTL.
+ */
+const BASE = 'v2.14.0';
+const NEXT = 'v2.15.0';
+const ROLLED = 'context-engine';
+
+let s: Scenario;
+let base: ScriptRun;
+let rolled: ScriptRun;
+
+interface Snapshot {
+  t: number;
+  event: string;
+  addresses: string[];
+  ttl?: number;
+  /** ip → the task's state at that instant */
+  tasks: { id: string; ip: string; lastStatus: string; desiredStatus: string; healthy: boolean }[];
+}
+const snapshots: Snapshot[] = [];
+let before: { id: string; ip: string }[] = [];
+
+const ipOf = (t: Task) => t.attachments?.[0]?.details?.find((d) => d.name === 'privateIPv4Address')?.value ?? '';
+const fqdn = (service: string) => `${service}.${s.h.topology.namespace}`;
+/** a task whose containers run (ECS registers at ACTIVATING and deregisters at DEACTIVATING) */
+const LIVE = new Set(['ACTIVATING', 'RUNNING', 'DEACTIVATING']);
+
+function tasksOf(service: string): Snapshot['tasks'] {
+  const st = s.service(s.serviceModel(service));
+  const hasCheck = (x: Task) => x.containers?.length !== undefined && (s.serviceModel(service).taskDefinition.containerDefinitions ?? []).some((c: any) => c.healthCheck);
+  return s.h.stores.ecs.tasksOfService(st).map((x) => ({
+    id: taskIdOf(x.task.taskArn!),
+    ip: ipOf(x.task),
+    lastStatus: x.task.lastStatus ?? '',
+    desiredStatus: x.task.desiredStatus ?? '',
+    healthy: hasCheck(x.task) ? x.task.healthStatus === 'HEALTHY' : true,
+  }));
+}
+
+function healthyRunningIps(service: string): string[] {
+  return tasksOf(service)
+    .filter((t) => t.lastStatus === 'RUNNING' && t.desiredStatus === 'RUNNING' && t.healthy)
+    .map((t) => t.ip)
+    .sort();
+}
+
+describe('scenario dns: Cloud Map names from inside the VPC', () => {
+  beforeAll(async () => {
+    s = await Scenario.start('dns');
+    base = await s.runScript('deploy-all.sh', [BASE]);
+  });
+  afterAll(async () => {
+    await s?.finish();
+  });
+
+  it('deploy-all.sh exits 0', async () => {
+    await s.check(`deploy-all.sh ${BASE} exits 0`, () => {
+      expect(base.exitCode, base.output.split('\n').slice(-15).join('\n')).toBe(0);
+      return { observed: `exit ${base.exitCode}` };
+    });
+  });
+
+  it('every *_URL host of every task definition resolves from inside a task', async () => {
+    const fabric = s.h.fabric as Partial<NetnsFabric>;
+    const services = new Set(s.h.topology.services.map((m) => m.name));
+    for (const m of s.h.topology.services) {
+      const hosts = [...new Set(m.dependencies.map((d) => d.host))];
+      if (hosts.length === 0) continue;
+      const task = s.runningTasks(m)[0]!;
+      const netns = fabric.netnsOfIp?.(task.ip);
+      const answers = netns
+        ? await resolveProbe({ netns }, hosts)
+        : await Promise.all(hosts.map(async (name) => ({ name, ...(await resolveOverWire(s.h.dns, name)) })));
+      for (const a of answers) {
+        const target = a.name.split('.')[0]!;
+        const where = netns ? `inside ${m.name}'s task (${netns}, /etc/resolv.conf → the VPC resolver)` : `via the DNS server ${s.h.dns.host}:${s.h.dns.port} (loopback mode: no task namespace)`;
+        if (!services.has(target) && !a.addresses) {
+          s.notVerified(`${m.name}: ${a.name} resolves`, `nothing in this run serves ${a.name} (not a service of the topology; ${a.code ?? 'no answer'}) — asked ${where}`);
+          continue;
+        }
+        await s.check(`${m.name}: ${a.name} resolves ${netns ? 'inside its task' : 'through the DNS server'}`, () => {
+          expect(a.addresses, `${a.name}: ${a.code}`).not.toBeNull();
+          if (services.has(target)) expect(a.addresses).toEqual(healthyRunningIps(target));
+          return { expected: services.has(target) ? healthyRunningIps(target).join(',') : 'an address', observed: `${a.addresses!.join(',')} (ttl ${a.ttl ?? '?'}) ${where}` };
+        });
+      }
+    }
+    if (!fabric.netnsOfIp) s.notVerified('resolution from inside a task namespace', 'loopback mode: tasks have no namespace or resolv.conf of their own (they resolve through a Node preload)');
+  });
+
+  it('a name resolves exactly to the running, healthy tasks of its service', async () => {
+    for (const m of s.h.topology.services) {
+      await s.check(`${fqdn(m.name)} = the healthy RUNNING tasks of ${m.ecsService}`, async () => {
+        const wire = await resolveOverWire(s.h.dns, fqdn(m.name));
+        expect(wire.addresses).toEqual(healthyRunningIps(m.name));
+        const ttl = Number(s.h.topology.settings.DNS_TTL ?? 60);
+        expect(wire.ttl).toBe(ttl);
+        return { expected: healthyRunningIps(m.name).join(','), observed: `${wire.addresses!.join(',')} ttl ${wire.ttl}` };
+      });
+    }
+  });
+
+  it(`rolling deploy of ${ROLLED}: old and new answer together, then only the new`, async () => {
+    const name = fqdn(ROLLED);
+    before = s.runningTasks(s.serviceModel(ROLLED)).map((t) => ({ id: t.id, ip: t.ip }));
+    const snap = (event: string) => {
+      const a = answerNow(s.h.dnsServer, name);
+      snapshots.push({ t: performance.now(), event, addresses: a.addresses, ttl: a.ttl, tasks: tasksOf(ROLLED) });
+    };
+    const onEvent = (e: { type: string }) => snap(e.type);
+    snap('start');
+    s.h.events.on('event', onEvent);
+    try {
+      rolled = await s.runScript('deploy.sh', [ROLLED, NEXT]);
+    } finally {
+      s.h.events.off('event', onEvent);
+    }
+    snap('end');
+    const after = s.runningTasks(s.serviceModel(ROLLED)).map((t) => ({ id: t.id, ip: t.ip }));
+    const oldIps = new Set(before.map((t) => t.ip));
+    const newIps = new Set(after.map((t) => t.ip));
+
+    await s.check(`deploy.sh ${ROLLED} ${NEXT} exits 0 with new tasks`, () => {
+      expect(rolled.exitCode, rolled.output.slice(-1500)).toBe(0);
+      expect(after.length).toBeGreaterThan(0);
+      for (const t of after) expect(before.map((b) => b.id)).not.toContain(t.id);
+      return { observed: `old ${[...oldIps].join(',')} → new ${[...newIps].join(',')}` };
+    });
+
+    await s.check('every answer during the deploy named only live, healthy tasks', () => {
+      const bad: string[] = [];
+      for (const sn of snapshots) {
+        for (const ip of sn.addresses) {
+          const t = sn.tasks.find((x) => x.ip === ip && LIVE.has(x.lastStatus));
+          if (!t || !t.healthy) bad.push(`${sn.event}: ${ip} answered while its task was ${t ? `${t.lastStatus}/${t.healthy ? 'healthy' : 'not healthy'}` : 'not live'}`);
+        }
+      }
+      expect(bad.slice(0, 5), bad.slice(0, 5).join('\n')).toEqual([]);
+      return { observed: `${snapshots.length} answers (one per control-plane event), none naming a task that was not live and healthy` };
+    });
+
+    await s.check('during the deploy the old and the new task answered together', () => {
+      const both = snapshots.filter((sn) => sn.addresses.some((ip) => oldIps.has(ip)) && sn.addresses.some((ip) => newIps.has(ip)));
+      expect(both.length, 'no answer named both').toBeGreaterThan(0);
+      return { observed: `${both.length} answer(s) with both, e.g. at ${both[0]!.event}: ${both[0]!.addresses.join(',')}` };
+    });
+
+    await s.check('after the drain only the new tasks answer', async () => {
+      const wire = await resolveOverWire(s.h.dns, name);
+      expect(wire.addresses).toEqual([...newIps].sort());
+      const fabric = s.h.fabric as Partial<NetnsFabric>;
+      const gw = s.runningTasks('gateway')[0]!;
+      const netns = fabric.netnsOfIp?.(gw.ip);
+      let inside = '';
+      if (netns) {
+        const [r] = await resolveProbe({ netns }, [name]);
+        expect(r!.addresses).toEqual([...newIps].sort());
+        inside = `; inside gateway's task: ${r!.addresses!.join(',')}`;
+      }
+      return { expected: [...newIps].sort().join(','), observed: `${wire.addresses!.join(',')}${inside}` };
+    });
+
+    await s.check("a stopped task's address is gone from the answers within its TTL", () => {
+      const ttl = Number(s.h.topology.settings.DNS_TTL ?? 60);
+      const rows: string[] = [];
+      for (const old of before) {
+        const stopAt = snapshots.find((sn) => sn.tasks.some((t) => t.id === old.id && t.desiredStatus === 'STOPPED'));
+        expect(stopAt, `task ${old.id} was never asked to stop`).toBeDefined();
+        const goneAt = snapshots.find((sn) => sn.t >= stopAt!.t && !sn.addresses.includes(old.ip));
+        expect(goneAt, `${old.ip} still answered at the end`).toBeDefined();
+        const ms = goneAt!.t - stopAt!.t;
+        expect(ms).toBeLessThanOrEqual(ttl * 1000);
+        rows.push(`${old.ip}: stop requested → gone from answers in ${ms.toFixed(0)} ms (TTL ${ttl} s; a resolver that cached it keeps it ≤ ${ttl} s more)`);
+      }
+      return { expected: `≤ ${ttl} s`, observed: rows.join('; ') };
+    });
+  });
+});
