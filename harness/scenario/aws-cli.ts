@@ -25,18 +25,10 @@ export function findAwsClis(): AwsCli[] {
   const found: AwsCli[] = [];
   const seen = new Set<string>();
   for (const bin of candidates) {
-    let out = '';
-    try {
-      out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 }).trim();
-    } catch (e: any) {
-      out = String(e?.stdout ?? '').trim() || String(e?.stderr ?? '').trim();
-    }
-    const m = /aws-cli\/(\d+)\.(\d+)\.(\d+)/.exec(out);
-    if (!m) continue;
-    const version = `${m[1]}.${m[2]}.${m[3]}`;
-    if (seen.has(version)) continue;
-    seen.add(version);
-    found.push({ major: m[1] === '1' ? 'v1' : 'v2', bin, version });
+    const cli = describeAwsCli(bin);
+    if (cli.version === 'unknown' || seen.has(cli.version)) continue;
+    seen.add(cli.version);
+    found.push(cli);
   }
   cached = found.sort((a, b) => a.major.localeCompare(b.major));
   return cached;
