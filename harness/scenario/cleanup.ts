@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { findLeftoverProcesses, findLeftoverTempDirs } from '../runtime/process/leftovers.ts';
+import { cleanupNetnsLeftovers } from '../network/netns-fabric.ts';
 import { RUN_ID_RE, deadRuns, pidAlive, type RunLock } from './run-id.ts';
 
 function liveRunIds(home: string): Set<string> {
@@ -49,8 +50,30 @@ export async function cleanupLeftovers(home: string, log: (l: string) => void = 
   const dirs = await findLeftoverTempDirs((id) => victimRuns.has(id));
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   for (const id of dead) fs.rmSync(path.join(home, 'runs', id, 'run.lock.json'), { force: true });
+  // network namespaces, veths, nft tables and /etc/netns dirs of runs whose owner is gone
+  // (after their processes are dead, so no namespace is held open)
+  try {
+    cleanupNetnsLeftovers(log);
+  } catch (e) {
+    log(`network leftovers: ${(e as Error).message}`);
+  }
+  pruneOldRuns(home, live);
   if (victims.length || dirs.length || dead.size) {
     log(`cleaned up leftovers of killed run(s) ${[...victimRuns].join(', ')}: ${victims.length} process(es), ${dirs.length} temp dir(s)`);
   }
   return { processes: victims.length, dirs: dirs.length };
+}
+
+/** Keeps the newest KEEP_RUNS run directories (reports, timelines); never a live run's. */
+export const KEEP_RUNS = 30;
+
+function pruneOldRuns(home: string, live: Set<string>): void {
+  const root = path.join(home, 'runs');
+  if (!fs.existsSync(root)) return;
+  const runs = fs
+    .readdirSync(root)
+    .filter((id) => RUN_ID_RE.test(id) && !live.has(id))
+    .map((id) => ({ id, mtime: fs.statSync(path.join(root, id)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime);
+  for (const r of runs.slice(KEEP_RUNS)) fs.rmSync(path.join(root, r.id), { recursive: true, force: true });
 }
