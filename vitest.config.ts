@@ -24,7 +24,7 @@ export default defineConfig({
           name: 'scenario',
           include: ['scenarios/**/*.scenario.test.ts'],
           testTimeout: 300_000,
-          hookTimeout: 120_000,
+          hookTimeout: 300_000,
           // scenarios each bring up a whole topology; run them one at a time
           sequence: { groupOrder: 1 },
           poolOptions: { forks: { singleFork: true } },

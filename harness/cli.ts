@@ -18,16 +18,26 @@ const USAGE = `harness <verb> [options]
 
   scenario <name…> | --all   run scenarios (vitest) against a fresh topology each; prints a summary,
                              writes .harness/runs/<id>/{junit.xml,timeline.json}
-      --runtime process      task runtime (process is the embedded default)
+      --runtime R            process | docker | auto (default auto: docker when an engine answers,
+                             arm64 runs and the images are built (npm run images), else process)
+      --network M            VPC fabric: netns | loopback | auto (default auto: netns — a namespace per
+                             task, security groups enforced by nftables — as root with ip netns + nft)
       --time-scale N         emulated intervals × N (default 0.02; 1 = AWS's real timing)
       --deploy-dir PATH      run your own checkout of the deployment repo instead of the fixture
       --aws-cli PATH         the aws CLI the scripts run (default: first aws on PATH)
   up [--deploy VERSION]      start the seeded topology in the background (AWS edge on :4566 when
                              free), optionally run deploy-all.sh VERSION; writes .harness/env
-      --port N  --time-scale N  --deploy-dir PATH  --runtime process  --foreground
+      --port N  --time-scale N  --deploy-dir PATH  --runtime R  --foreground
   down                       stop what \`up\` started and remove its processes
   status                     the running topology: endpoint, services, deployments, tasks
+  token [--user U] [--expired] [--not-before] [--id]
+                             a Cognito access token of the seeded pool's ALB client for the test user
+                             (or U), signed by the running topology; the token alone on the last line
   env                        print the sourceable environment of the running topology
+  exec <service> [--task N] -- <cmd…>
+                             run a command where a task of the running topology stands (its network
+                             namespace: curl/nc as from a bastion); N = 1-based index by start time,
+                             or a task id prefix
   doctor [--fix]             preflight: aws CLIs, Node, curl, root/netns, nftables, Docker, QEMU;
                              --fix installs missing Debian packages (as root)
 
@@ -60,8 +70,12 @@ async function main(argv: string[]): Promise<number> {
       return statusVerb();
     case 'env':
       return envVerb();
+    case 'exec':
+      return execVerb(rest);
     case 'doctor':
       return doctorVerb(rest);
+    case 'token':
+      return tokenVerb(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -85,6 +99,7 @@ async function scenarioVerb(args: string[]): Promise<number> {
       'time-scale': { type: 'string' },
       'deploy-dir': { type: 'string' },
       'aws-cli': { type: 'string' },
+      network: { type: 'string' },
     },
   });
   const known = listScenarios();
@@ -136,8 +151,11 @@ async function scenarioVerb(args: string[]): Promise<number> {
 function scenarioEnv(values: Record<string, unknown>): Record<string, string> {
   const env: Record<string, string> = {};
   if (values.runtime) {
-    if (values.runtime !== 'process') fail(`--runtime ${values.runtime}: only 'process' is available in this build`);
+    if (!['process', 'docker', 'auto'].includes(String(values.runtime))) fail(`--runtime ${values.runtime}: use process, docker or auto`);
     env.HARNESS_RUNTIME = String(values.runtime);
+  } else if (!process.env.HARNESS_RUNTIME) {
+    // no --runtime: docker when an engine answers (and arm64 + images are there), else process; the summary says which and why
+    env.HARNESS_RUNTIME = 'auto';
   }
   if (values['time-scale'] !== undefined) {
     const ts = Number(values['time-scale']);
@@ -150,6 +168,10 @@ function scenarioEnv(values: Record<string, unknown>): Record<string, string> {
     env.HARNESS_DEPLOY_DIR = d;
   }
   if (values['aws-cli']) env.HARNESS_AWS_CLI = path.resolve(String(values['aws-cli']));
+  if (values.network) {
+    if (!['netns', 'loopback', 'auto'].includes(String(values.network))) fail(`--network ${values.network}: use netns, loopback or auto`);
+    env.HARNESS_NETWORK = String(values.network);
+  }
   return env;
 }
 
@@ -193,6 +215,7 @@ async function upVerb(args: string[]): Promise<number> {
       'time-scale': { type: 'string' },
       'deploy-dir': { type: 'string' },
       'aws-cli': { type: 'string' },
+      network: { type: 'string' },
       foreground: { type: 'boolean' },
     },
   });
@@ -277,6 +300,7 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
       `escher-harness is up (run ${h.runId}, pid ${process.pid}, runtime ${h.runtime.name}, time scale ${h.clock.timeScale})`,
       `  AWS endpoint   ${h.awsEndpoint}`,
       `  Cloud Map DNS  ${h.dns.host}:${h.dns.port} (${h.topology.namespace})`,
+      `  network        ${h.networkReason}`,
       `  deploy dir     ${h.topology.deployDir}${deployed ? ` (deployed ${deployed})` : ''}`,
       '',
       '  source .harness/env && aws ecs list-services --cluster ' + h.topology.cluster,
@@ -308,6 +332,31 @@ async function downVerb(): Promise<number> {
   fs.rmSync(currentFile(), { force: true });
   fs.rmSync(path.join(home, 'env'), { force: true });
   process.stdout.write(`stopped run ${cur.runId}; reports stay in ${cur.runDir}\n`);
+  return 0;
+}
+
+async function tokenVerb(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { user: { type: 'string' }, expired: { type: 'boolean' }, 'not-before': { type: 'boolean' }, id: { type: 'boolean' } } });
+  const cur = readCurrent();
+  if (!cur) fail('nothing is up: run `harness up` first', 1);
+  const env = Object.fromEntries(
+    fs.readFileSync(cur.envFile, 'utf8').split('\n').flatMap((l) => {
+      const m = /^(?:export\s+)?([A-Z0-9_]+)=(.*)$/.exec(l);
+      return m ? [[m[1]!, m[2]!.replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1')]] : [];
+    }),
+  );
+  const idp = env.HARNESS_IDP_URL;
+  if (!idp) fail('the running topology has no Cognito endpoint (HARNESS_IDP_URL missing)', 1);
+  const secret = fs.readFileSync(path.join(cur.runDir, 'idp-mint-token'), 'utf8').trim();
+  const res = await fetch(`${idp}/harness/token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ user: values.user, expired: values.expired, notBefore: values['not-before'], id: values.id }),
+  });
+  const body = (await res.json()) as { token?: string; error?: string };
+  if (!res.ok || !body.token) fail(`cannot mint a token: ${body.error ?? res.status}`, 1);
+  const kind = values.id ? 'id' : 'access';
+  process.stdout.write(`# ${kind} token for ${values.user ?? env.HARNESS_TEST_USER ?? 'the test user'} (pool ${env.HARNESS_COGNITO_USER_POOL_ID}, client ${env.HARNESS_COGNITO_CLIENT_ID})${values.expired ? ', expired' : ''}${values['not-before'] ? ', not yet valid' : ''}\n${body.token}\n`);
   return 0;
 }
 
@@ -357,6 +406,75 @@ async function envVerb(): Promise<number> {
   }
   process.stdout.write(fs.readFileSync(cur.envFile, 'utf8'));
   return 0;
+}
+
+// ------------------------------------------------------------------ exec
+
+/**
+ * `harness exec <service> [--task N] -- <cmd…>`: finds the task through the ECS API of the
+ * running topology (its privateIPv4Address), maps the address to the task's network namespace
+ * (.harness/runs/<id>/network.json, written by the netns fabric on every attach/detach) and
+ * runs the command there (`ip netns exec`), stdio attached. In loopback mode there is no
+ * namespace: the command runs on the host with HARNESS_TASK_IP set, and says so.
+ */
+async function execVerb(args: string[]): Promise<number> {
+  const dd = args.indexOf('--');
+  const head = dd >= 0 ? args.slice(0, dd) : args;
+  const cmd = dd >= 0 ? args.slice(dd + 1) : [];
+  const { values, positionals } = parseArgs({ args: head, allowPositionals: true, options: { task: { type: 'string' } } });
+  const service = positionals[0];
+  if (!service || cmd.length === 0) fail('usage: harness exec <service> [--task N] -- <cmd…>');
+  const cur = readCurrent();
+  if (!cur) fail('nothing is up (harness up starts a topology)', 1);
+  const clusters = (await ecsCall(cur.awsEndpoint, 'ListClusters', {})).clusterArns as string[];
+  const names = [service, `escher-${service}`];
+  let tasks: any[] = [];
+  let found = '';
+  for (const c of clusters) {
+    for (const name of names) {
+      let arns: string[];
+      try {
+        arns = (await ecsCall(cur.awsEndpoint, 'ListTasks', { cluster: c, serviceName: name, desiredStatus: 'RUNNING' })).taskArns;
+      } catch {
+        continue; // no such service in this cluster
+      }
+      if (arns.length === 0) continue;
+      tasks = (await ecsCall(cur.awsEndpoint, 'DescribeTasks', { cluster: c, tasks: arns })).tasks;
+      found = name;
+      break;
+    }
+    if (found) break;
+  }
+  tasks = tasks.filter((t) => t.lastStatus === 'RUNNING').sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0) || String(a.taskArn).localeCompare(String(b.taskArn)));
+  if (tasks.length === 0) fail(`no RUNNING task of service ${service} (tried ${names.join(', ')})`, 1);
+  const sel = values.task ?? '1';
+  const task = /^\d+$/.test(sel) ? tasks[Number(sel) - 1] : tasks.find((t) => String(t.taskArn).split('/').pop()!.startsWith(sel));
+  if (!task) fail(`--task ${sel}: ${found} has ${tasks.length} running task(s): ${tasks.map((t, i) => `${i + 1}=${String(t.taskArn).split('/').pop()!.slice(0, 8)}`).join(' ')}`, 1);
+  const ip = task.attachments?.[0]?.details?.find((d: any) => d.name === 'privateIPv4Address')?.value as string | undefined;
+  const taskId = String(task.taskArn).split('/').pop()!;
+  let netns: string | undefined;
+  try {
+    const state = JSON.parse(fs.readFileSync(path.join(cur.runDir, 'network.json'), 'utf8')) as { mode?: string; enis?: { ip: string; netns: string; taskId: string }[] };
+    netns = state.enis?.find((e) => e.taskId === taskId || e.ip === ip)?.netns;
+  } catch {
+    /* loopback mode: no network.json */
+  }
+  const env = { ...process.env, HARNESS_TASK_IP: ip ?? '', HARNESS_TASK_ID: taskId };
+  let argv = cmd;
+  if (netns) {
+    argv = ['ip', 'netns', 'exec', netns, ...cmd];
+    process.stderr.write(`harness exec: ${found} task ${taskId.slice(0, 8)} (${ip}) in network namespace ${netns}\n`);
+  } else {
+    process.stderr.write(`harness exec: ${found} task ${taskId.slice(0, 8)} (${ip}): loopback mode, no namespace — running on the host (HARNESS_TASK_IP=${ip}); security groups do not apply\n`);
+  }
+  return new Promise<number>((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
+    child.on('error', (e) => {
+      process.stderr.write(`harness exec: ${e.message}\n`);
+      resolve(127);
+    });
+    child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1)));
+  });
 }
 
 async function doctorVerb(args: string[]): Promise<number> {

@@ -160,7 +160,7 @@ describe('scenario dns: Cloud Map names from inside the VPC', () => {
       const wire = await resolveOverWire(s.h.dns, name);
       expect(wire.addresses).toEqual([...newIps].sort());
       const fabric = s.h.fabric as Partial<NetnsFabric>;
-      const gw = s.runningTasks('gateway')[0]!;
+      const gw = s.runningTasks(s.serviceModel('gateway'))[0]!;
       const netns = fabric.netnsOfIp?.(gw.ip);
       let inside = '';
       if (netns) {

@@ -1,5 +1,6 @@
 // Asset store stub (port 8000, GET /health). Keeps assets behind the AssetStorage interface
-// (lib/asset-storage.mjs): in memory now, SurrealDB at SURREAL_URL later.
+// (lib/asset-storage.mjs): in SurrealDB at SURREAL_URL (HTTP /sql), else in memory. /health
+// answers 503 while SurrealDB cannot be reached, so ECS replaces the task.
 //   POST /assets (JSON object) → 201 {id, createdAt, …fields}
 //   GET  /assets/:id           → 200 asset | 404
 //   GET  /assets               → 200 {assets: [...]}
@@ -38,4 +39,5 @@ await runService('asset-store', {
     ];
   },
   onClose: () => storage?.close() ?? Promise.resolve(),
+  health: () => storage?.health() ?? Promise.resolve({ ok: true }),
 });

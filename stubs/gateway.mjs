@@ -13,18 +13,21 @@ await runService('gateway', {
       { method: 'GET', path: '/api/assets/:id', handle: (req) => ctx.forward(contextEngine(), `/api/assets/${encodeURIComponent(req.params.id)}`, req) },
       { method: 'GET', path: '/api/assets', handle: (req) => ctx.forward(contextEngine(), '/api/assets', req) },
       { method: 'POST', path: '/api/assets', handle: (req) => ctx.forward(contextEngine(), '/api/assets', req) },
-      { method: 'GET', path: '/api/whoami', handle: (req) => ({ status: 200, body: whoami(req.headers) }) },
+      { method: 'GET', path: '/api/whoami', handle: async (req) => ({ status: 200, body: await whoami(req.headers) }) },
     ];
   },
 });
 
 /**
  * The ALB adds x-amzn-oidc-accesstoken, x-amzn-oidc-identity (the `sub`) and x-amzn-oidc-data
- * (a JWT signed by the ALB). The payload is decoded here WITHOUT verifying the signature
- * (a later issue checks it against the ALB's public key).
+ * (an ES256 JWT signed by the ALB, base64url with padding). The signature is checked against
+ * the ALB's public key for the header's kid, as AWS's docs tell a target to: the key comes from
+ * ALB_PUBLIC_KEYS (a JSON map kid → PEM, injected by the harness) or is fetched from
+ * ALB_PUBLIC_KEYS_URL/<kid> (AWS: https://public-keys.auth.elb.<region>.amazonaws.com/<kid>);
+ * `signer` must be ALB_ARN when that is set. Without either key source claimsVerified is false.
  * @param {import('node:http').IncomingHttpHeaders} headers
  */
-function whoami(headers) {
+async function whoami(headers) {
   const one = (/** @type {string} */ name) => {
     const v = headers[name];
     return Array.isArray(v) ? v[0] : v;
@@ -34,11 +37,13 @@ function whoami(headers) {
   let claims = null;
   /** @type {string | undefined} */
   let claimsError;
+  let claimsVerified = false;
   if (data) {
     const parts = data.split('.');
     try {
       if (parts.length !== 3) throw new Error('not a JWT (expected 3 dot-separated parts)');
       claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+      claimsVerified = await verifyAlbData(parts);
     } catch (err) {
       claimsError = err instanceof Error ? err.message : String(err);
     }
@@ -47,7 +52,40 @@ function whoami(headers) {
     identity: one('x-amzn-oidc-identity') ?? null,
     claims,
     ...(claimsError ? { claimsError } : {}),
-    claimsVerified: false,
+    claimsVerified,
     accessTokenPresent: Boolean(one('x-amzn-oidc-accesstoken')),
   };
+}
+
+/** @type {Map<string, import('node:crypto').KeyObject>} */
+const albKeys = new Map();
+
+/**
+ * @param {string[]} parts the JWT's three segments
+ * @returns {Promise<boolean>} false when no key source is configured; throws when the check fails
+ */
+async function verifyAlbData(parts) {
+  const { createPublicKey, createVerify } = await import('node:crypto');
+  const header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+  if (header.alg !== 'ES256') throw new Error(`x-amzn-oidc-data: alg ${header.alg} is not ES256`);
+  const inline = process.env.ALB_PUBLIC_KEYS ? JSON.parse(process.env.ALB_PUBLIC_KEYS) : {};
+  const base = process.env.ALB_PUBLIC_KEYS_URL;
+  if (!inline[header.kid] && !base) return false;
+  let key = albKeys.get(header.kid);
+  if (!key) {
+    let pem = inline[header.kid];
+    if (!pem) {
+      const res = await fetch(`${base}/${encodeURIComponent(header.kid)}`, { signal: AbortSignal.timeout(3000) });
+      if (!res.ok) throw new Error(`x-amzn-oidc-data: no public key for kid ${header.kid} (${res.status})`);
+      pem = await res.text();
+    }
+    key = createPublicKey(pem);
+    albKeys.set(header.kid, key);
+  }
+  const v = createVerify('SHA256');
+  v.update(`${parts[0]}.${parts[1]}`);
+  if (!v.verify({ key, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2], 'base64url'))) throw new Error('x-amzn-oidc-data: signature does not verify');
+  if (process.env.ALB_ARN && header.signer !== process.env.ALB_ARN) throw new Error(`x-amzn-oidc-data: signer ${header.signer} is not this ALB`);
+  if (typeof header.exp === 'number' && header.exp < Date.now() / 1000) throw new Error('x-amzn-oidc-data: expired');
+  return true;
 }

@@ -25,6 +25,14 @@ export interface ServiceRegistrySink {
   deregister(registryArn: string, instanceId: string): void;
 }
 
+/** ELB target groups as ECS uses them for a service's loadBalancers (ip targets). */
+export interface LoadBalancerSink {
+  /** registers the task's (ip, containerPort) in a target group */
+  register(targetGroupArn: string, ip: string, port: number): void;
+  /** starts draining the target; returns the deregistration delay (AWS seconds) to wait */
+  deregister(targetGroupArn: string, ip: string, port: number): number;
+}
+
 /** A task's ENI in the VPC fabric. */
 export interface TaskEni {
   eniId: string;
@@ -66,6 +74,8 @@ export interface SchedulerDeps {
   secrets: SecretSource;
   logs: LogSink;
   registries?: ServiceRegistrySink;
+  /** ELB target groups for services with loadBalancers */
+  loadBalancing?: LoadBalancerSink;
   network: TaskNetwork;
   runId: string;
   region: string;

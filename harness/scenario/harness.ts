@@ -19,6 +19,12 @@ import { createLogsProvider } from '../aws/logs/provider.ts';
 import { Ec2Store } from '../aws/ec2/store.ts';
 import { createEc2Provider } from '../aws/ec2/provider.ts';
 import { createStsProvider } from '../aws/sts/provider.ts';
+import { ElbStore } from '../aws/elbv2/store.ts';
+import { createElbv2Provider } from '../aws/elbv2/provider.ts';
+import { CognitoStore } from '../aws/cognito/store.ts';
+import { createCognitoProvider } from '../aws/cognito/provider.ts';
+import { startEdge, type StartedEdge } from '../edge/seed.ts';
+import { elbHooks, elbSink } from '../ecs/load-balancers.ts';
 import { CloudMapDnsServer } from '../network/dns-server.ts';
 import { chooseNetwork, type NetworkMode } from '../network/netns-fabric.ts';
 import { EcsScheduler } from '../ecs/scheduler.ts';
@@ -66,6 +72,8 @@ export interface HarnessStores {
   logs: LogsStore;
   ec2: Ec2Store;
   serviceDiscovery: ServiceDiscoveryStore;
+  elb: ElbStore;
+  cognito: CognitoStore;
 }
 
 /** A running topology: the AWS edge, the fabric, DNS, the runtime and the scheduler. */
@@ -95,6 +103,8 @@ export interface StartedHarness extends AsyncDisposable {
   networkReason: string;
   /** the Cloud Map DNS server (its handle() answers exactly as the wire does) */
   dnsServer: CloudMapDnsServer;
+  /** the ALB front, Cognito endpoints and the seeded ALB / user pool */
+  edge: StartedEdge;
   stop(): Promise<void>;
 }
 
@@ -144,6 +154,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       logs: new LogsStore(base),
       ec2: new Ec2Store(base),
       serviceDiscovery: new ServiceDiscoveryStore({ ...base, operationDelayMs: clock.scaledMs(2) }),
+      elb: new ElbStore({
+        ...base,
+        scaledMs: (s) => clock.scaledMs(s),
+        subnetZone: (id) => stores.ec2.listSubnets().find((x) => x.subnetId === id)?.availabilityZone,
+      }),
+      cognito: new CognitoStore(base),
     };
     const providers: ServiceProvider[] = [
       createEcsProvider(stores.ecs),
@@ -153,6 +169,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       createEc2Provider(stores.ec2),
       createServiceDiscoveryProvider(stores.serviceDiscovery),
       createStsProvider(),
+      createElbv2Provider(stores.elb),
+      createCognitoProvider(stores.cognito),
     ];
     const edge = new AwsEdge({ account, defaultRegion: region, events, providers, host: opts.host ?? '127.0.0.1', port: opts.awsPort ?? 0 });
     const awsEndpoint = await edge.start();
@@ -196,7 +214,25 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       : chooseRuntime(opts, runId, clock, network.mode === 'netns', runtimeChoice.reason);
     cleanups.push(() => runtime.close());
 
-    seed(topology, stores, { account, region, awsEndpoint });
+    // the edge: Cognito endpoints, the ALB front and its health checks; seeds the ALB + HTTPS listener and the user pool
+    const edgeTier: StartedEdge = await startEdge({
+      elb: stores.elb,
+      cognito: stores.cognito,
+      ec2: stores.ec2,
+      clock,
+      fabric,
+      runDir,
+      account,
+      region,
+      vpcId: topology.vpc.vpcId,
+      subnets: topology.vpc.subnets.map((s) => s.subnetId),
+      albSecurityGroups: topology.securityGroups.filter((g) => /alb/i.test(g.name)).map((g) => g.name),
+      log,
+      events,
+    });
+    cleanups.push(() => edgeTier.stop());
+
+    seed(topology, stores, { account, region, awsEndpoint }, { 'escher/cognito-jwks-url': edgeTier.jwksUrl });
 
     // SurrealDB as a host in the VPC, in the config's SurrealDB group. The deploy scripts create
     // that group later: it is named here, and the fabric resolves the name once it exists.
@@ -225,7 +261,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       images: {
         resolve(uri) {
           const r = stores.ecr.resolveImageUri(uri);
-          return { digest: r.digest, platforms: r.platforms, config: imageConfigOf(r.manifest) };
+          const config = imageConfigOf(r.manifest);
+          // the ALB's public-key endpoint, for the gateway stub's x-amzn-oidc-data check
+          return { digest: r.digest, platforms: r.platforms, config: config && { ...config, env: { ...config.env, ...edgeTier.imageEnv } } };
         },
       },
       secrets: { resolve: (valueFrom) => resolveEcsSecretValueFrom(stores.secrets, valueFrom) },
@@ -235,8 +273,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
         setHealth: (arn, id, status) => stores.serviceDiscovery.setHealth(arn, id, status),
         deregister: (arn, id) => void stores.serviceDiscovery.deregisterInstance(arn, id),
       },
+      loadBalancing: elbSink(stores.elb),
     };
-    const scheduler = new EcsScheduler(stores.ecs, deps);
+    const scheduler = new EcsScheduler(stores.ecs, deps, elbHooks(stores.ecs, stores.elb));
     scheduler.start();
     cleanups.push(() => scheduler.stop());
 
@@ -252,6 +291,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       HARNESS_RUN_ID: runId,
       HARNESS_DEPLOY_DIR: topology.deployDir,
       HARNESS_DNS: `${dns.host}:${dns.port}`,
+      HARNESS_SURREAL_URL: surreal.url,
+      ...edgeTier.env,
     };
     writeEnvFile(envFile, exported);
     events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, network: network.mode, networkReason: network.reason, timeScale: clock.timeScale, deployDir: topology.deployDir });
@@ -291,6 +332,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       networkMode: network.mode,
       networkReason: network.reason,
       dnsServer,
+      edge: edgeTier,
       stop: async () => {
         events.append('harness.down', { runId });
         fs.writeFileSync(path.join(runDir, 'timeline.json'), JSON.stringify(events.all(), null, 1));
@@ -333,7 +375,7 @@ export const SEEDED_SECRETS = {
   'escher/surrealdb-root': JSON.stringify({ username: 'root', password: 'harness-surrealdb-root-not-a-real-password' }),
 } as const;
 
-function seed(topology: Topology, stores: HarnessStores, ctx: { account: string; region: string; awsEndpoint: string }): void {
+function seed(topology: Topology, stores: HarnessStores, ctx: { account: string; region: string; awsEndpoint: string }, secretValues: Partial<Record<keyof typeof SEEDED_SECRETS, string>> = {}): void {
   stores.ec2.seedVpc({
     vpcId: topology.vpc.vpcId,
     cidrBlock: topology.vpc.cidrBlock,
@@ -347,5 +389,5 @@ function seed(topology: Topology, stores: HarnessStores, ctx: { account: string;
     });
     stores.ecr.putImage(img.repository, manifest, 'application/vnd.oci.image.index.v1+json', img.tag);
   }
-  for (const [name, value] of Object.entries(SEEDED_SECRETS)) stores.secrets.createSecret(name, value);
+  for (const [name, value] of Object.entries({ ...SEEDED_SECRETS, ...secretValues })) stores.secrets.createSecret(name, value);
 }

@@ -37,7 +37,8 @@ const ICON: Record<CheckStatus, string> = { passed: 'PASS', failed: 'FAIL', 'not
 export function formatSummary(r: ScenarioReport): string {
   const lines: string[] = [];
   const failed = r.checks.filter((c) => c.status === 'failed').length;
-  const verdict = failed ? 'FAILED' : 'PASSED';
+  // a scenario whose setup failed records no checks: that is not a pass
+  const verdict = failed ? 'FAILED' : r.checks.length === 0 ? 'INCOMPLETE (no check ran; see the test output)' : 'PASSED';
   lines.push(`── scenario ${r.scenario}: ${verdict} (${(r.durationMs / 1000).toFixed(1)} s, run ${r.runId})`);
   lines.push(`   runtime ${r.runtime} (${r.runtimeReason}); aws CLI ${r.awsCli}; time scale ${r.timeScale}; deploy dir ${r.deployDir}`);
   for (const c of r.checks) {

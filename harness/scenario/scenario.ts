@@ -7,6 +7,7 @@ import { runAws, describeAwsCli, type AwsRunResult } from './aws-cli.ts';
 import { runDoctor } from './doctor.ts';
 import { formatSummary, writeReport, type CheckResult, type ScenarioReport } from './report.ts';
 import { taskIdOf, type ServiceState } from '../aws/ecs/store.ts';
+import { httpGetInNetns } from '../network/probe.ts';
 import type { ServiceModel } from '../topology/model.ts';
 
 /** Scenario options from the environment the `harness scenario` verb sets. */
@@ -56,9 +57,8 @@ export class Scenario {
     const h = await startHarness({ ...optionsFromEnv(), ...opts, kind: 'scenario' });
     const cli = describeAwsCli(h.cliEnv.HARNESS_AWS_CLI!);
     const s = new Scenario(name, h, `${cli.version} (${cli.bin})`);
-    if (!h.isolationEnforced) {
-      s.notes.push('loopback mode: tasks share the host network; security groups are not enforced (isolation is not verified by this run)');
-    }
+    // says which fabric runs and, when security groups are not enforced, that isolation is unverified
+    s.notes.push(`network: ${h.networkReason}`);
     return s;
   }
 
@@ -158,8 +158,14 @@ export class Scenario {
     return this.h.events.all().find((e) => e.type === 'ecs.service.steady' && e.service === ecsService && e.taskDefinition === taskDefinitionArn && e.seq >= fromSeq)?.t;
   }
 
-  /** GET http://ip:port/path from the harness host, with a short timeout. */
+  /**
+   * GET http://ip:port/path with a short timeout: from the harness host in loopback mode; in
+   * netns mode from inside the task that owns the address (as ECS Exec would: the host is
+   * "the internet", which the security groups keep out).
+   */
   async httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: any; text: string }> {
+    const netns = (this.h.fabric as { netnsOfIp?: (ip: string) => string | undefined }).netnsOfIp?.(new URL(url).hostname);
+    if (netns) return httpGetInNetns(netns, url, timeoutMs);
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     let body: any;

@@ -102,7 +102,9 @@ export class HttpError extends Error {
  * @property {(baseUrl: string, path: string, req: Incoming) => Promise<Reply>} forward
  *           sends req (method, JSON body) to baseUrl+path; answers the upstream reply or 502
  *
- * @typedef {{ routes?: (ctx: ServiceContext) => Route[] | Promise<Route[]>, onClose?: () => Promise<void> }} ServiceDefinition
+ * @typedef {{ routes?: (ctx: ServiceContext) => Route[] | Promise<Route[]>, onClose?: () => Promise<void>,
+ *   health?: () => Promise<{ ok: boolean, reason?: string }> }} ServiceDefinition
+ *   `health`: asked on every health request; not ok → the health path answers 503 with the reason
  */
 
 /**
@@ -180,7 +182,10 @@ export async function runService(service, def = {}) {
     {
       method: 'GET',
       path: info.healthPath,
-      handle: () => healthReply(service, version, fault === 'unhealthy'),
+      handle: async () => {
+        const dep = fault === 'unhealthy' || !def.health ? undefined : await def.health();
+        return dep && !dep.ok ? dependencyDown(service, version, dep.reason ?? 'a dependency is down') : healthReply(service, version, fault === 'unhealthy');
+      },
     },
     {
       method: 'GET',
@@ -235,6 +240,13 @@ export async function runService(service, def = {}) {
   } else {
     listen();
   }
+}
+
+/** @returns {Reply} */
+function dependencyDown(service, version, reason) {
+  return service === 'gateway'
+    ? { status: 503, body: { status: 'DOWN', checks: [{ name: 'dependency', status: 'DOWN', data: { reason } }] } }
+    : { status: 503, body: { status: 'unhealthy', service, version, reason } };
 }
 
 /** @returns {Reply} */

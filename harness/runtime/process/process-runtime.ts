@@ -1,10 +1,12 @@
 /**
  * The embedded TaskRuntime: a container is a real child process of the harness.
  *
- * This is the loopback mode (no privileges needed): each task listens on its own 127.x.y.z
- * address (Linux routes all of 127/8 to lo), nothing isolates one task from another, and
- * `isolationEnforced` is false. A namespace mode with its own ENIs and kernel-enforced SGs is
- * a separate implementation.
+ * Loopback mode (no privileges needed): each task listens on its own 127.x.y.z address (Linux
+ * routes all of 127/8 to lo), nothing isolates one task from another, and `isolationEnforced`
+ * is false. Netns mode (`netns: true`, root): a spec naming a network namespace (its ENI, made
+ * by the NetnsFabric) runs there via `ip netns exec <ns>` (same pid, so signals and groups
+ * work as before), listens on 0.0.0.0, resolves through the namespace's resolv.conf, and its
+ * health checks run there too (no localhost shims, no DNS preload).
  *
  * A container process:
  * - argv is the image's cmd: 'node' → this Node binary; relative paths that exist under the
@@ -47,6 +49,20 @@ export interface ProcessRuntimeOptions {
   closeGraceMs?: number;
   /** where the temp dir goes (default os.tmpdir()) */
   tmpBase?: string;
+  /**
+   * netns mode: the fabric gives each task a network namespace (spec.netns) with enforced
+   * security groups; the runtime then reports isolationEnforced = true. Tasks whose spec names
+   * a namespace run inside it either way.
+   */
+  netns?: boolean;
+}
+
+/** `ip` (iproute2), for `ip netns exec` (netns mode). */
+const IP_BIN = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((f) => existsSync(f)) ?? 'ip';
+
+/** argv prefixed so it runs inside the task's network namespace (its resolv.conf bind-mounted). */
+function inNetns(netns: string | undefined, argv: string[]): string[] {
+  return netns ? [IP_BIN, 'netns', 'exec', netns, ...argv] : argv;
 }
 
 /** Extra, optional spec field (see report): the Cloud Map zones the DNS server answers. */
@@ -63,6 +79,7 @@ class ProcessContainer implements ContainerHandle {
     readonly env: Record<string, string>,
     readonly cwd: string,
     readonly exited: Promise<ContainerExit>,
+    readonly netns?: string,
   ) {}
 }
 
@@ -129,7 +146,7 @@ export function isLoopbackIPv4(ip: string): boolean {
 
 export class ProcessRuntime implements TaskRuntime {
   readonly name = 'process' as const;
-  readonly isolationEnforced = false;
+  readonly isolationEnforced: boolean;
   readonly runId: string;
   /** this runtime's temp dir: tasks/<task>/ (cwd + HOME), bin/ (loopback shims) */
   readonly tempDir: string;
@@ -142,6 +159,7 @@ export class ProcessRuntime implements TaskRuntime {
 
   constructor(opts: ProcessRuntimeOptions = {}) {
     this.opts = opts;
+    this.isolationEnforced = !!opts.netns;
     this.runId = opts.runId ?? `proc-${Date.now().toString(36)}-${process.pid}`;
     if (!/^[A-Za-z0-9._-]+$/.test(this.runId)) throw new Error(`run id must be [A-Za-z0-9._-]+: ${this.runId}`);
     this.tempDir = mkdtempSync(join(opts.tmpBase ?? tmpdir(), `${TEMP_DIR_PREFIX}${this.runId}-`));
@@ -154,7 +172,7 @@ export class ProcessRuntime implements TaskRuntime {
   async start(spec: ContainerSpec): Promise<ContainerHandle> {
     if (this.closed) throw new Error('CannotStartContainerError: the process runtime is closed');
     if (spec.image.cmd.length === 0) throw new Error('CannotStartContainerError: the image has no command (cmd is empty)');
-    if (!isLoopbackIPv4(spec.ip)) {
+    if (!spec.netns && !isLoopbackIPv4(spec.ip)) {
       throw new Error(
         `CannotStartContainerError: the process runtime (loopback mode) needs a 127.0.0.0/8 task address, got ${spec.ip}`,
       );
@@ -162,7 +180,7 @@ export class ProcessRuntime implements TaskRuntime {
     const cwd = join(this.tempDir, 'tasks', `${spec.taskId}-${spec.containerName}`.replace(/[^A-Za-z0-9._-]/g, '_'));
     mkdirSync(cwd, { recursive: true });
     const env = this.containerEnv(spec, cwd);
-    const [file, ...args] = resolveArgv(spec.image.cmd);
+    const [file, ...args] = inNetns(spec.netns, resolveArgv(spec.image.cmd));
 
     const child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     await new Promise<void>((ok, fail) => {
@@ -184,7 +202,7 @@ export class ProcessRuntime implements TaskRuntime {
       child[stream]!.on('end', () => split.end());
     }
     const exited = waitForExit(child, pid);
-    const container = new ProcessContainer(spec.taskId, spec.containerName, spec.ip, pid, env, cwd, exited);
+    const container = new ProcessContainer(spec.taskId, spec.containerName, spec.ip, pid, env, cwd, exited, spec.netns);
     this.containers.add(container);
     void exited.then((exit) => {
       container.exit = exit;
@@ -205,7 +223,9 @@ export class ProcessRuntime implements TaskRuntime {
       throw new Error(`exec: empty command ${JSON.stringify(command)}`);
     }
 
-    const child = spawn(argv[0], argv.slice(1), {
+    // netns mode: the command runs inside the task's namespace, where localhost is the task
+    argv = inNetns(container.netns, argv);
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: container.cwd,
       env: container.env,
       detached: true,
@@ -285,13 +305,15 @@ export class ProcessRuntime implements TaskRuntime {
       TZ: process.env.TZ || 'UTC',
       ...spec.image.env,
       ...spec.env,
-      HOST: spec.ip,
+      // netns mode: the task owns its stack; listen on every address of it (localhost included)
+      HOST: spec.netns ? '0.0.0.0' : spec.ip,
       HARNESS_RUN_ID: spec.runId,
       HARNESS_TASK_ID: spec.taskId,
       HARNESS_TASK_IP: spec.ip,
       HARNESS_CONTAINER_NAME: spec.containerName,
     };
     if (this.opts.timeScale !== undefined) env.HARNESS_TIME_SCALE = String(this.opts.timeScale);
+    if (spec.netns) return env; // its own namespace: localhost is the task, resolv.conf names the VPC resolver
     if (this.shimmedTools.length > 0) env.PATH = `${this.shimDir}:${env.PATH}`;
     if (spec.dnsServer) {
       env.HARNESS_DNS_SERVER = spec.dnsServer;

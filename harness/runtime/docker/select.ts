@@ -1,0 +1,147 @@
+/**
+ * Whether docker mode can run here, and bringing it up: the run's network + DNS (DockerFabric)
+ * and the DockerRuntime on it. Each reason it cannot is one line saying what to do.
+ */
+import fs from 'node:fs';
+import { imageCatalogue } from '../catalogue.ts';
+import type { DnsZoneSource } from '../../network/dns-server.ts';
+import type { DockerRuntime } from './docker-runtime.ts';
+import type { DockerFabric, DockerSubnet } from './fabric.ts';
+import { buildImages, engineAnswers, imagesLabels, archOf } from './images.ts';
+
+/** testcontainers (and its dockerode) load only in docker mode, so process mode never needs them. */
+async function loadDockerModules() {
+  try {
+    const [rt, fabric] = await Promise.all([import('./docker-runtime.ts'), import('./fabric.ts')]);
+    return { ...rt, ...fabric };
+  } catch (e) {
+    throw new Error(`docker mode needs the npm package testcontainers@11 (npm install --save-dev testcontainers@11): ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** true when testcontainers resolves from here. */
+async function testcontainersPresent(): Promise<boolean> {
+  try {
+    await import('testcontainers');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Can this host execute linux/arm64 binaries (natively, or through a QEMU binfmt handler)? */
+export function arm64Support(): { ok: boolean; detail: string } {
+  if (process.arch === 'arm64') return { ok: true, detail: 'native arm64 host' };
+  try {
+    const h = fs.readFileSync('/proc/sys/fs/binfmt_misc/qemu-aarch64', 'utf8');
+    if (h.startsWith('enabled')) {
+      return h.includes('flags: F') || /flags: \w*F/.test(h)
+        ? { ok: true, detail: 'qemu-aarch64 binfmt handler enabled (F: works inside containers)' }
+        : { ok: false, detail: 'the qemu-aarch64 binfmt handler lacks the F flag, so containers cannot use it: apt-get install qemu-user-static (Debian registers it with F)' };
+    }
+    return { ok: false, detail: 'the qemu-aarch64 binfmt handler is disabled: update-binfmts --enable qemu-aarch64' };
+  } catch {
+    const mounted = fs.existsSync('/proc/sys/fs/binfmt_misc/status');
+    return {
+      ok: false,
+      detail: mounted
+        ? 'this x86 host cannot run linux/arm64 images: apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-aarch64'
+        : 'this x86 host cannot run linux/arm64 images: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc, then apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-aarch64',
+    };
+  }
+}
+
+/** Engine, arm64 execution and the stub images: ok, or the first thing missing (one line). */
+export async function dockerModeAvailable(): Promise<{ ok: boolean; reason: string }> {
+  const engine = await engineAnswers();
+  if (!engine.ok) return { ok: false, reason: `no Docker engine answers (${engine.detail})` };
+  if (!(await testcontainersPresent())) return { ok: false, reason: 'the npm package testcontainers is missing: npm install --save-dev testcontainers@11' };
+  const arm = arm64Support();
+  if (!arm.ok) return { ok: false, reason: arm.detail };
+  const images = imageCatalogue().filter((i) => archOf(i) === 'arm64');
+  const labels = await imagesLabels(images.map((i) => i.config.dockerImage!));
+  const missing = images.filter((_, n) => !labels[n]).map((i) => `${i.repository}:${i.tag}`);
+  if (missing.length) return { ok: false, reason: `${missing.length} stub image(s) not built (e.g. ${missing[0]}): run \`npm run images\`` };
+  return { ok: true, reason: `Docker engine ${engine.detail} answers, ${arm.detail}, stub images built` };
+}
+
+export interface DockerMode {
+  runtime: DockerRuntime;
+  fabric: DockerFabric;
+  /** stops the runtime's containers, then the DNS listener and the network */
+  close(): Promise<void>;
+}
+
+/** Brings up the run's network (+ Cloud Map DNS on its gateway) and the runtime on it. */
+export async function startDockerMode(opts: {
+  runId: string;
+  subnets: DockerSubnet[];
+  vpcCidr?: string;
+  region?: string;
+  timeScale?: number;
+  dns?: { store: DnsZoneSource; zones: string[] };
+  log?: (line: string) => void;
+}): Promise<DockerMode> {
+  const { DockerFabric, DockerRuntime, removeDockerLeftovers } = await loadDockerModules();
+  // the images must carry the current stubs: rebuild what changed (a no-op check when nothing did)
+  try {
+    const r = await buildImages({ log: opts.log });
+    if (r.builtCount) opts.log?.(`images: rebuilt ${r.builtCount} stale image(s) in ${(r.durationMs / 1000).toFixed(1)} s`);
+  } catch (e) {
+    opts.log?.(`images: could not check/rebuild the stub images (${(e as Error).message}); using the ones present`);
+  }
+  const left = await removeDockerLeftovers().catch(() => ({ containers: 0, networks: 0 }));
+  if (left.containers || left.networks) opts.log?.(`removed leftovers of killed docker-mode runs: ${left.containers} container(s), ${left.networks} network(s)`);
+  const fabric = await DockerFabric.create({ runId: opts.runId, subnets: opts.subnets, vpcCidr: opts.vpcCidr, region: opts.region, dns: opts.dns });
+  const runtime = new DockerRuntime({ runId: opts.runId, network: fabric.networkName, timeScale: opts.timeScale });
+  return {
+    runtime,
+    fabric,
+    async close() {
+      await runtime.close();
+      await fabric.close();
+    },
+  };
+}
+
+/**
+ * Which runtime a run uses, and why (the summary prints the reason):
+ * - 'process': the embedded runtime, as asked;
+ * - 'docker': docker mode, or one line saying what is missing (thrown);
+ * - 'auto' / undefined: docker when it is available here, else the embedded runtime.
+ */
+export async function resolveRuntimeChoice(wanted: string | undefined): Promise<{ kind: 'process' | 'docker'; reason: string }> {
+  const w = wanted || 'auto';
+  if (w === 'process') return { kind: 'process', reason: 'process (asked for): the embedded runtime, tasks are child processes' };
+  if (w !== 'docker' && w !== 'auto') throw new Error(`runtime must be process, docker or auto, got ${JSON.stringify(wanted)}`);
+  const avail = await dockerModeAvailable();
+  if (w === 'docker') {
+    if (!avail.ok) throw new Error(`--runtime docker: ${avail.reason}`);
+    return { kind: 'docker', reason: `docker (asked for): ${avail.reason}; tasks are linux/arm64 containers; ${await localStackLine()}` };
+  }
+  if (!avail.ok) return { kind: 'process', reason: `process (auto: docker mode unavailable — ${avail.reason})` };
+  // docker mode does not enforce security groups yet; where the netns fabric can, auto keeps that fidelity
+  if (process.env.HARNESS_NETWORK !== 'loopback') {
+    const { netnsCapability } = await import('../../network/netns-fabric.ts');
+    const netns = netnsCapability();
+    if (netns.ok) {
+      return { kind: 'process', reason: `process (auto: this host enforces security groups with network namespaces, docker mode does not yet; --runtime docker for linux/arm64 containers)` };
+    }
+  }
+  return { kind: 'docker', reason: `docker (auto: ${avail.reason}); tasks are linux/arm64 containers; ${await localStackLine()}` };
+}
+
+/**
+ * Docker mode's time scale when none is given (process mode: 0.02). Containers are started
+ * once their entry point has printed its first line (QEMU's boot is not the app's start-up),
+ * and a health check `docker exec`s curl under QEMU (~0.3–0.5 s): 0.03 gives a 0.9 s interval.
+ */
+export const DOCKER_DEFAULT_TIME_SCALE = 0.03;
+
+/** What serves Secrets Manager, IAM, STS and CloudWatch Logs in docker mode (one line for the summary). */
+async function localStackLine(): Promise<string> {
+  const { localStackChoice } = await import('./localstack.ts');
+  const c = await localStackChoice();
+  // forwarding to a present LocalStack is not wired into the composition yet (see localstack.ts)
+  return c.use ? `${c.reason.replace(/: .*$/, '')}, but forwarding is not wired in yet: the harness's own providers serve them` : c.reason;
+}
