@@ -639,12 +639,17 @@ export class NetnsFabric implements TaskNetwork {
     if (this.closed) return Promise.resolve();
     this.wanted++;
     const done = this.settled();
-    if (!this.applying) {
-      this.applying = this.applyLoop(why).finally(() => {
-        this.applying = undefined;
-      });
-    }
+    this.kick(why);
     return done;
+  }
+
+  private kick(why: string): void {
+    if (this.applying) return;
+    this.applying = this.applyLoop(why).finally(() => {
+      this.applying = undefined;
+      // a change that arrived after the loop's last check but before this ran
+      if (this.applied < this.wanted && !this.closed) this.kick(why);
+    });
   }
 
   private async applyLoop(why: string): Promise<void> {

@@ -190,7 +190,7 @@ export async function runService(service, def = {}) {
     {
       method: 'GET',
       path: '/version',
-      handle: () => ({ status: 200, body: { service, version, arch: process.arch, taskIp: host } }),
+      handle: () => ({ status: 200, body: { service, version, arch: process.arch, taskIp: env.HARNESS_TASK_IP || host } }),
     },
     { method: 'GET', path: '/api/trace', handle: (req) => trace(ctx, info, req) },
     ...((await def.routes?.(ctx)) ?? []),
