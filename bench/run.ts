@@ -6,7 +6,7 @@ import type { BenchResult } from './types.ts';
 /**
  * `npm run bench [-- name…]`: runs bench/*.bench.ts (each exports `run()`), prints a
  * markdown table per benchmark (value, baseline measured in the same run, ratio, target)
- * and writes bench/results.json.
+ * and merges them into bench/results.json (one entry per benchmark, with its time).
  */
 const dir = path.dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
@@ -38,5 +38,14 @@ for (const f of files) {
     process.stdout.write(`failed: ${(e as Error).message}\n`);
   }
 }
-fs.writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ at: new Date().toISOString(), node: process.version, results: all }, null, 2));
+// merge: running one benchmark keeps the others' last results
+const file = path.join(dir, 'results.json');
+let previous: Record<string, unknown> = {};
+try {
+  previous = JSON.parse(fs.readFileSync(file, 'utf8')).results ?? {};
+} catch {
+  /* first run */
+}
+const stamped = Object.fromEntries(Object.entries(all).map(([k, v]) => [k, { at: new Date().toISOString(), node: process.version, results: v }]));
+fs.writeFileSync(file, JSON.stringify({ results: { ...previous, ...stamped } }, null, 2));
 process.exit(failed ? 1 : 0);
