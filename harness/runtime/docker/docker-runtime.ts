@@ -18,6 +18,7 @@
  *   run can be found and removed, and nothing else is ever touched. No Ryuk.
  */
 import { spawnSync } from 'node:child_process';
+import { stopWithTimeout } from '../stop.ts';
 import { constants as osConstants } from 'node:os';
 import { PassThrough, type Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
@@ -335,16 +336,15 @@ export class DockerRuntime implements TaskRuntime {
     if (c.exit) return c.exit;
     const docker = await this.client();
     const container = docker.getContainer(c.id);
-    await container.kill({ signal }).catch(() => undefined);
-    const timer = setTimeout(() => {
-      c.killedByUs = true;
-      void container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
-    }, Math.max(0, timeoutMs));
-    try {
-      return await c.exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    return stopWithTimeout(
+      c.exited,
+      () => container.kill({ signal }).catch(() => undefined),
+      () => {
+        c.killedByUs = true;
+        return container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+      },
+      timeoutMs,
+    );
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,7 @@
  *   for SIGKILL) together with `signal`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { stopWithTimeout } from '../stop.ts';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -266,13 +267,12 @@ export class ProcessRuntime implements TaskRuntime {
   async stop(handle: ContainerHandle, timeoutMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<ContainerExit> {
     const container = this.own(handle);
     if (container.exit) return container.exit;
-    killGroup(container.pid, signal);
-    const timer = setTimeout(() => killGroup(container.pid, 'SIGKILL'), Math.max(0, timeoutMs));
-    try {
-      return await container.exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    return stopWithTimeout(
+      container.exited,
+      () => killGroup(container.pid, signal),
+      () => killGroup(container.pid, 'SIGKILL'),
+      timeoutMs,
+    );
   }
 
   async close(): Promise<void> {
