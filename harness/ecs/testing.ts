@@ -1,7 +1,7 @@
 import { Clock } from '../clock.ts';
 import { EventLog } from '../events.ts';
 import { EcsStore } from '../aws/ecs/store.ts';
-import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, ImageConfig, TaskRuntime } from '../runtime/types.ts';
+import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, TaskRuntime } from '../runtime/types.ts';
 import type { SchedulerDeps } from './deps.ts';
 import { EcsScheduler } from './scheduler.ts';
 import { LoopbackFabric } from '../network/loopback-fabric.ts';
@@ -44,8 +44,6 @@ export class FakeRuntime implements TaskRuntime {
     for (const c of this.running.values()) c.exit({ exitCode: null, signal: 'SIGKILL' });
   }
 }
-
-export const TEST_IMAGES: Record<string, { platforms: { os: string; architecture: string }[]; config: ImageConfig }> = {};
 
 /** A store + scheduler wired with fakes around a given image table (uri → behaviour). */
 export function makeTestControlPlane(images: Record<string, { arch?: string; fault?: string }>, timeScale = 0.002) {

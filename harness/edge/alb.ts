@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { inCidr } from '../network/sg-rules.ts';
 import https from 'node:https';
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -77,22 +78,6 @@ function wildcard(pattern: string, flags = ''): RegExp {
   return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, `s${flags}`);
 }
 
-function ipv4ToInt(ip: string): number | undefined {
-  const m = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
-  if (!m) return undefined;
-  return ((Number(m[1]) << 24) >>> 0) + (Number(m[2]) << 16) + (Number(m[3]) << 8) + Number(m[4]);
-}
-
-function cidrMatch(cidr: string, ip: string): boolean {
-  const [net, bits] = cidr.split('/');
-  const a = ipv4ToInt(net!);
-  const b = ipv4ToInt(ip);
-  if (a === undefined || b === undefined) return false;
-  const n = Number(bits);
-  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
-  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
-}
-
 /** Whether a rule's conditions all match a request (values of one condition are OR-ed). */
 export function conditionsMatch(conditions: RuleCondition[] | undefined, req: { method: string; path: string; query: URLSearchParams; headers: http.IncomingHttpHeaders; sourceIp: string }): boolean {
   for (const c of conditions ?? []) {
@@ -121,7 +106,7 @@ export function conditionsMatch(conditions: RuleCondition[] | undefined, req: { 
         );
         break;
       case 'source-ip':
-        ok = (c.SourceIpConfig?.Values ?? []).some((cidr) => cidrMatch(cidr, req.sourceIp));
+        ok = (c.SourceIpConfig?.Values ?? []).some((cidr) => inCidr(cidr, req.sourceIp.replace(/^::ffff:/, '')));
         break;
     }
     if (!ok) return false;

@@ -61,6 +61,7 @@ describe('security groups evaluated (the expected column)', () => {
   it('CIDR arithmetic', () => {
     expect(inCidr('10.0.0.0/16', '10.0.255.1')).toBe(true);
     expect(inCidr('10.0.0.0/16', '10.1.0.1')).toBe(false);
+    expect(inCidr('0.0.0.0/0', '8.8.8.8')).toBe(true);
     expect(cidrsOverlap('10.0.0.0/16', '10.0.5.0/24')).toBe(true);
     expect(cidrsOverlap('10.0.0.0/16', '10.255.0.0/16')).toBe(false);
     expect(cidrsOverlap('0.0.0.0/0', '192.0.2.0/24')).toBe(true);

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { ruleMatches, cidrContains, type SecurityGroupChange } from './store.ts';
+import { type SecurityGroupChange } from './store.ts';
 import { seededEc2Store } from './testing.ts';
 
 const ACCOUNT = '123456789012';
@@ -86,18 +86,5 @@ describe('Ec2Store security groups', () => {
     const g = s.createSecurityGroup({ groupName: 'a', description: 'd', vpcId: 'vpc-0a1b2c3d4e5f60718' });
     s.getSecurityGroup(g.groupId)!.egress.length = 0;
     expect(s.getSecurityGroup(g.groupId)!.egress).toHaveLength(1);
-  });
-});
-
-describe('rule helpers for the network fabric', () => {
-  it('matches traffic against a rule', () => {
-    const base = { ruleId: 'sgr-1', groupId: 'sg-1', direction: 'ingress' as const };
-    expect(ruleMatches({ ...base, ipProtocol: 'tcp', fromPort: 8081, toPort: 8082 }, { protocol: 'tcp', port: 8082 })).toBe(true);
-    expect(ruleMatches({ ...base, ipProtocol: 'tcp', fromPort: 8081, toPort: 8082 }, { protocol: 'tcp', port: 8083 })).toBe(false);
-    expect(ruleMatches({ ...base, ipProtocol: 'tcp', fromPort: 80, toPort: 80 }, { protocol: 'udp', port: 80 })).toBe(false);
-    expect(ruleMatches({ ...base, ipProtocol: '-1' }, { protocol: 'udp', port: 53 })).toBe(true);
-    expect(cidrContains('10.0.0.0/16', '10.0.3.4')).toBe(true);
-    expect(cidrContains('10.0.0.0/16', '10.1.0.1')).toBe(false);
-    expect(cidrContains('0.0.0.0/0', '8.8.8.8')).toBe(true);
   });
 });

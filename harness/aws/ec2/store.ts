@@ -114,28 +114,6 @@ function hex(n: number): string {
   return randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
 }
 
-/** Does a rule admit traffic of this protocol to this port? (for the network fabric) */
-export function ruleMatches(rule: SecurityGroupRule, traffic: { protocol: 'tcp' | 'udp' | 'icmp' | string; port?: number }): boolean {
-  if (rule.ipProtocol === '-1') return true;
-  const proto = PROTOCOL_NUMBERS[traffic.protocol] ?? traffic.protocol.toLowerCase();
-  if (rule.ipProtocol !== proto) return false;
-  if (rule.fromPort === undefined || rule.toPort === undefined || traffic.port === undefined) return true;
-  if (proto === 'icmp' || proto === 'icmpv6') return rule.fromPort === -1 || rule.fromPort === traffic.port;
-  return traffic.port >= rule.fromPort && traffic.port <= rule.toPort;
-}
-
-/** Does an IPv4 address fall in a CIDR block? */
-export function cidrContains(cidr: string, ip: string): boolean {
-  const [base, bitsStr] = cidr.split('/');
-  const bits = Number(bitsStr ?? 32);
-  const a = ipv4ToInt(base!);
-  const b = ipv4ToInt(ip);
-  if (a === undefined || b === undefined) return false;
-  if (bits === 0) return true;
-  const mask = (0xffffffff << (32 - bits)) >>> 0;
-  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
-}
-
 function ipv4ToInt(ip: string): number | undefined {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
   if (!m) return undefined;
