@@ -1,9 +1,8 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { startHarness, type StartedHarness } from '../harness/scenario/harness.ts';
-import { runScript } from '../harness/scenario/run-script.ts';
+import { startHarness } from '../harness/scenario/harness.ts';
 import { FakeRuntime } from '../harness/ecs/testing.ts';
 import { median, type BenchResult } from './types.ts';
+import { deployAll } from './support.ts';
 
 /** Sum of VmRSS (KiB) of the task processes of a run (found by HARNESS_RUN_ID). */
 function taskRssKiB(runId: string): number {
@@ -18,18 +17,6 @@ function taskRssKiB(runId: string): number {
     }
   }
   return total;
-}
-
-async function deployAll(h: StartedHarness): Promise<number> {
-  const r = await runScript({
-    script: path.join(h.topology.deployDir, 'deploy-all.sh'),
-    args: ['v2.15.0'],
-    cwd: h.topology.deployDir,
-    env: h.cliEnv,
-    logFile: path.join(h.runDir, 'scripts', 'bench-deploy-all.log'),
-  });
-  if (r.exitCode !== 0) throw new Error(`deploy-all.sh failed in the benchmark:\n${r.output.slice(-2000)}`);
-  return r.durationMs;
 }
 
 /**
@@ -47,7 +34,7 @@ export async function run(): Promise<BenchResult[]> {
     {
       const h = await startHarness({ runtimeOverride: new FakeRuntime(), timeScale: 0.0001, kind: 'bench' });
       try {
-        floor.push(await deployAll(h));
+        floor.push(await deployAll(h, 'bench-deploy-all.log'));
       } finally {
         await h.stop();
       }
@@ -57,7 +44,7 @@ export async function run(): Promise<BenchResult[]> {
       const h = await startHarness({ kind: 'bench' });
       up.push(performance.now() - t0);
       try {
-        real.push(await deployAll(h));
+        real.push(await deployAll(h, 'bench-deploy-all.log'));
         tasksRss = Math.max(tasksRss, taskRssKiB(h.runId));
       } finally {
         await h.stop();

@@ -1,29 +1,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startHarness, type StartedHarness } from '../harness/scenario/harness.ts';
-import { runScript } from '../harness/scenario/run-script.ts';
+import { startHarness } from '../harness/scenario/harness.ts';
 import { FakeRuntime } from '../harness/ecs/testing.ts';
 import { buildImages, removeHarnessImages } from '../harness/runtime/docker/images.ts';
 import { dockerModeAvailable, DOCKER_DEFAULT_TIME_SCALE } from '../harness/runtime/docker/select.ts';
 import { median, type BenchResult } from './types.ts';
-
-async function deployAll(h: StartedHarness): Promise<number> {
-  const r = await runScript({
-    script: path.join(h.topology.deployDir, 'deploy-all.sh'),
-    args: ['v2.15.0'],
-    cwd: h.topology.deployDir,
-    env: h.cliEnv,
-    logFile: path.join(h.runDir, 'scripts', 'bench-docker-deploy-all.log'),
-  });
-  if (r.exitCode !== 0) throw new Error(`deploy-all.sh failed in the benchmark (${h.runtime.name}):\n${r.output.slice(-2000)}`);
-  return r.durationMs;
-}
+import { deployAll } from './support.ts';
 
 async function timedDeployAll(opts: Parameters<typeof startHarness>[0]): Promise<number> {
   const h = await startHarness({ kind: 'bench', ...opts });
   try {
-    return await deployAll(h);
+    return await deployAll(h, 'bench-docker-deploy-all.log');
   } finally {
     await h.stop();
   }

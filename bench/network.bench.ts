@@ -1,16 +1,15 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CloudMapDnsServer, type DnsZoneSource } from '../harness/network/dns-server.ts';
 import { aQuery } from '../harness/network/probe-dns.ts';
 import { IP_BIN, NetnsFabric, netnsCapability, run as runCmd, NSENTER_BIN, NFT_BIN } from '../harness/network/netns-fabric.ts';
-import type { SgGroup } from '../harness/network/sg-rules.ts';
 import { startHarness } from '../harness/scenario/harness.ts';
 import { runScript } from '../harness/scenario/run-script.ts';
 import { newRunId } from '../harness/scenario/run-id.ts';
 import { median, percentile, type BenchResult } from './types.ts';
+import { MemorySgs } from '../harness/network/testing.ts';
 
 // ------------------------------------------------------------------ DNS
 
@@ -88,21 +87,6 @@ async function dnsBench(): Promise<BenchResult[]> {
 }
 
 // ------------------------------------------------------------------ rule enforcement
-
-class MemorySgs {
-  groups = new Map<string, SgGroup>();
-  private readonly ee = new EventEmitter();
-  listSecurityGroups(): SgGroup[] {
-    return [...this.groups.values()].map((g) => structuredClone(g));
-  }
-  onRulesChanged(l: () => void): () => void {
-    this.ee.on('c', l);
-    return () => this.ee.off('c', l);
-  }
-  changed(): void {
-    this.ee.emit('c');
-  }
-}
 
 async function connectsWithin(host: string, port: number, bind: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { Surreal, createRemoteEngines } from 'surrealdb';
 import { createNodeEngines } from '@surrealdb/node';
 import { startSurrealServer } from '../harness/data/surreal-server.ts';
+import type { BenchResult } from './types.ts';
 
 /**
  * The embedded SurrealDB server's cost: the same queries through the official SDK, once over
@@ -9,15 +10,6 @@ import { startSurrealServer } from '../harness/data/surreal-server.ts';
  * (SDK → @surrealdb/node directly). Both sides pay the SDK's own CBOR work, so the difference
  * is the WebSocket hop plus our server layer. Target: ≤ 0.3 ms added at p50 per query.
  */
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  ratio?: number;
-  note?: string;
-}
-
 const ROOT = { username: 'root', password: 'bench-root-pw' };
 const TARGET_MS = 0.3;
 

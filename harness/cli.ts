@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatDoctor, fixWithApt, runDoctor } from './scenario/doctor.ts';
-import { formatSummary, type ScenarioReport } from './scenario/report.ts';
+import { compareRepeats, formatRepeatVerdict, formatSummary, type ScenarioReport } from './scenario/report.ts';
 import { harnessHome, pidAlive } from './scenario/run-id.ts';
 import { cleanupLeftovers } from './scenario/cleanup.ts';
 import { ConfigError } from './topology/load.ts';
@@ -25,6 +25,9 @@ const USAGE = `harness <verb> [options]
       --time-scale N         emulated intervals × N (default 0.02; 1 = AWS's real timing)
       --deploy-dir PATH      run your own checkout of the deployment repo instead of the fixture
       --aws-cli PATH         the aws CLI the scripts run (default: first aws on PATH)
+      --repeat N             run each scenario N times, each on a fresh topology, and compare the
+                             outcomes (addresses and timings aside): exit 1 unless every run passed
+                             with the same result for every check (e.g. isolation's probe matrix)
   up [--deploy VERSION]      start the seeded topology in the background (AWS edge on :4566 when
                              free), optionally run deploy-all.sh VERSION; writes .harness/env
       --port N  --time-scale N  --deploy-dir PATH  --runtime R  --foreground
@@ -100,9 +103,12 @@ async function scenarioVerb(args: string[]): Promise<number> {
       'deploy-dir': { type: 'string' },
       'aws-cli': { type: 'string' },
       network: { type: 'string' },
+      repeat: { type: 'string' },
     },
   });
   const known = listScenarios();
+  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) fail(`--repeat must be a whole number from 1 to 1000, got ${values.repeat}`);
   const names = values.all ? known : positionals;
   if (names.length === 0) fail(`name a scenario or pass --all (scenarios: ${known.join(', ')})`);
   for (const n of names) if (!known.includes(n)) fail(`no scenario '${n}' (scenarios: ${known.join(', ')})`);
@@ -118,34 +124,67 @@ async function scenarioVerb(args: string[]): Promise<number> {
     process.stdout.write(`note: ${c.name}: ${c.detail}\n`);
   }
 
+  const files = names.map((n) => path.join('scenarios', `${n}.scenario.test.ts`));
+  let code = 0;
+  const reports: ScenarioReport[] = [];
+  for (let k = 1; k <= repeat; k++) {
+    if (repeat > 1) process.stdout.write(`\n══ run ${k} of ${repeat}\n`);
+    const r = await runScenarioFiles(files, env, names.length);
+    code ||= r.code;
+    reports.push(...r.reports);
+    if (r.interrupted) break;
+  }
+  if (repeat > 1) {
+    for (const n of names) {
+      const mine = reports.filter((r) => r.scenario === n);
+      if (mine.length === 0) continue;
+      const v = compareRepeats(mine);
+      process.stdout.write(formatRepeatVerdict(v) + '\n');
+      if (!v.deterministic) code ||= 1;
+    }
+  }
+  return code;
+}
+
+/** One vitest run of the given scenario files; prints each scenario's summary. */
+async function runScenarioFiles(files: string[], env: Record<string, string>, expected: number): Promise<{ code: number; reports: ScenarioReport[]; interrupted: boolean }> {
   const session = path.join(os.tmpdir(), `escher-harness-session-${process.pid}.txt`);
   fs.writeFileSync(session, '');
-  const files = names.map((n) => path.join('scenarios', `${n}.scenario.test.ts`));
   const vitest = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
+  let interrupted = false;
   const code = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, [vitest, 'run', '--project', 'scenario', ...files], {
       cwd: ROOT,
       stdio: 'inherit',
       env: { ...process.env, ...env, HARNESS_SESSION_FILE: session },
     });
-    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    const forward = (sig: NodeJS.Signals) => {
+      interrupted = true;
+      child.kill(sig);
+    };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
-    child.on('exit', (c, sig) => resolve(c ?? (sig ? 130 : 1)));
+    child.on('exit', (c, sig) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolve(c ?? (sig ? 130 : 1));
+    });
   });
   const runDirs = fs.readFileSync(session, 'utf8').split('\n').filter(Boolean);
   fs.rmSync(session, { force: true });
   process.stdout.write('\n');
+  const reports: ScenarioReport[] = [];
   for (const dir of runDirs) {
     try {
       const r = JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')) as ScenarioReport;
+      reports.push(r);
       process.stdout.write(formatSummary(r) + '\n\n');
     } catch {
       process.stdout.write(`(no report in ${dir})\n`);
     }
   }
-  if (runDirs.length < names.length) process.stdout.write(`${names.length - runDirs.length} scenario(s) did not get far enough to write a report: see the vitest output above.\n`);
-  return code;
+  if (runDirs.length < expected) process.stdout.write(`${expected - runDirs.length} scenario(s) did not get far enough to write a report: see the vitest output above.\n`);
+  return { code, reports, interrupted };
 }
 
 function scenarioEnv(values: Record<string, unknown>): Record<string, string> {

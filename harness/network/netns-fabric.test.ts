@@ -1,13 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupNetnsLeftovers, IP_BIN, NetnsFabric, netnsCapability, OWNER_DIR, checkVpcCidrFree } from './netns-fabric.ts';
-import type { SgGroup } from './sg-rules.ts';
 import { resolveProbe, tcpProbe } from './probe.ts';
 import { aQuery } from './probe-dns.ts';
 import { CloudMapDnsServer } from './dns-server.ts';
+import { MemorySgs } from './testing.ts';
 
 /**
  * The netns fabric on a real kernel (root only): namespaces per ENI, SGs enforced statefully,
@@ -15,21 +14,6 @@ import { CloudMapDnsServer } from './dns-server.ts';
  */
 const cap = netnsCapability();
 if (!cap.ok) console.log(`netns fabric tests skipped: ${cap.reason}`);
-
-class MemorySgs {
-  groups = new Map<string, SgGroup>();
-  private readonly ee = new EventEmitter();
-  listSecurityGroups(): SgGroup[] {
-    return [...this.groups.values()].map((g) => structuredClone(g));
-  }
-  onRulesChanged(l: () => void): () => void {
-    this.ee.on('c', l);
-    return () => this.ee.off('c', l);
-  }
-  changed(): void {
-    this.ee.emit('c');
-  }
-}
 
 const CLIENT = 'sg-00000000000000c11';
 const SERVER = 'sg-00000000000000d22';

@@ -104,3 +104,62 @@ export function writeReport(r: ScenarioReport, timeline: readonly TimelineEvent[
   fs.writeFileSync(path.join(r.runDir, 'report.json'), JSON.stringify(r, null, 2));
   fs.writeFileSync(path.join(r.runDir, 'summary.txt'), formatSummary(r) + '\n');
 }
+
+// ------------------------------------------------------------------ repeated runs
+
+/**
+ * A report's outcome with what varies from run to run taken out: one line per check,
+ * "name | status | observed", IPv4 addresses as <ip> (placement and the "internet" address
+ * depend on the run id) and measured durations ("1002.4 ms", "0 ms after") as <t>.
+ * Two runs whose matrices are equal told the user the same thing.
+ */
+export function outcomeMatrix(r: ScenarioReport): string[] {
+  const norm = (s: string) =>
+    s
+      .replace(/\b\d{1,3}(?:\.\d{1,3}){3}(?:\/\d{1,2})?\b/g, '<ip>')
+      .replace(/\b\d+(?:\.\d+)?\s?(?:ms|s)\b/g, '<t>')
+      .replace(/\bsg-[0-9a-f]+\b/g, '<sg>');
+  return r.checks.map((c) => `${norm(c.name)} | ${c.status} | ${norm(c.observed ?? '')}`);
+}
+
+export interface RepeatVerdict {
+  scenario: string;
+  runs: number;
+  /** every run passed and every matrix equals the first */
+  deterministic: boolean;
+  failedRuns: string[];
+  /** per differing run: its run id and the lines that differ from the first run's matrix */
+  differences: { runId: string; onlyFirst: string[]; onlyThis: string[] }[];
+  checks: number;
+}
+
+/** Compares the outcome matrices of repeated runs of one scenario against the first run. */
+export function compareRepeats(reports: ScenarioReport[]): RepeatVerdict {
+  const first = reports[0];
+  if (!first) throw new Error('no report to compare');
+  const base = outcomeMatrix(first);
+  const differences: RepeatVerdict['differences'] = [];
+  for (const r of reports.slice(1)) {
+    const m = outcomeMatrix(r);
+    const a = new Set(base);
+    const b = new Set(m);
+    const onlyFirst = base.filter((l) => !b.has(l));
+    const onlyThis = m.filter((l) => !a.has(l));
+    if (onlyFirst.length || onlyThis.length) differences.push({ runId: r.runId, onlyFirst, onlyThis });
+  }
+  const failedRuns = reports.filter((r) => r.checks.length === 0 || r.checks.some((c) => c.status === 'failed')).map((r) => r.runId);
+  return { scenario: first.scenario, runs: reports.length, deterministic: differences.length === 0 && failedRuns.length === 0, failedRuns, differences, checks: base.length };
+}
+
+export function formatRepeatVerdict(v: RepeatVerdict): string {
+  const lines = [
+    `── repeat ${v.scenario}: ${v.runs} runs, ${v.deterministic ? `the same outcome every time (${v.checks} checks, all passed)` : 'NOT the same outcome every time'}`,
+  ];
+  if (v.failedRuns.length) lines.push(`   failed runs: ${v.failedRuns.join(', ')}`);
+  for (const d of v.differences) {
+    lines.push(`   run ${d.runId} differs from the first run:`);
+    for (const l of d.onlyFirst) lines.push(`     - ${l}`);
+    for (const l of d.onlyThis) lines.push(`     + ${l}`);
+  }
+  return lines.join('\n');
+}
