@@ -44,7 +44,7 @@ export class ContainerHealthChecker {
 
   private async loop(): Promise<void> {
     const interval = this.hc.interval ?? 30;
-    const timeoutMs = Math.max(this.clock.scaledMs(this.hc.timeout ?? 5), HEALTH_TIMEOUT_FLOOR_MS);
+    const timeoutMs = Math.max(this.clock.scaledMs(this.hc.timeout ?? 5), HEALTH_TIMEOUT_FLOOR_MS, this.runtime.healthCheckTimeoutFloorMs ?? 0);
     const retries = this.hc.retries ?? 3;
     const startPeriodMs = this.clock.scaledMs(this.hc.startPeriod ?? 0);
     const command = this.hc.command ?? [];

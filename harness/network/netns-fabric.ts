@@ -25,7 +25,7 @@
  * egress rules; stateful; everything else dropped). The root namespace's other addresses
  * (router 10.0.0.1 and the "internet" address) belong to no security group.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -33,7 +33,8 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { HostAttachment, TaskEni, TaskNetwork } from '../ecs/deps.ts';
 import { LoopbackFabric, type SubnetInfo } from './loopback-fabric.ts';
-import { cidrsOverlap, inCidr, parseCidr, renderEniRuleset, renderHostRuleset, type HostEni, type SgGroup, type SgView } from './sg-rules.ts';
+import { cidrsOverlap, inCidr, parseCidr, type HostEni, type SgGroup, type SgView } from './sg-rules.ts';
+import { IP_BIN, NFT_BIN, NSENTER_BIN, SgEnforcer, run, type EnforcedEni, type SgSource } from './sg-enforcer.ts';
 
 // ------------------------------------------------------------------ names
 
@@ -66,53 +67,12 @@ export function netnsNames(runId: string): NetnsNames {
 
 // ------------------------------------------------------------------ commands
 
-function findBin(name: string): string {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
-    if (!dir) continue;
-    const f = path.join(dir, name);
-    try {
-      fs.accessSync(f, fs.constants.X_OK);
-      return f;
-    } catch {
-      /* next */
-    }
-  }
-  return name;
-}
-
-export const IP_BIN = findBin('ip');
-export const NFT_BIN = findBin('nft');
-export const NSENTER_BIN = findBin('nsenter');
-
-export class CommandError extends Error {}
-
-/** Runs a command (no shell); rejects with its stderr. */
-export function run(cmd: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    child.once('error', (e) => reject(new CommandError(`${path.basename(cmd)} ${args.join(' ')}: ${e.message}`)));
-    child.once('close', (code) => {
-      if (code === 0) resolve(out);
-      else reject(new CommandError(`${path.basename(cmd)} ${args.join(' ')}: exit ${code}: ${err.trim().split('\n').slice(0, 4).join(' | ')}`));
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(input ?? '');
-  });
-}
+// (moved to sg-enforcer.ts, shared with the docker fabric; re-exported here)
+export { CommandError, IP_BIN, NFT_BIN, NSENTER_BIN, nftApply, run } from './sg-enforcer.ts';
 
 function runSyncQuiet(cmd: string, args: string[]): { ok: boolean; out: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
   return { ok: r.status === 0, out: r.stdout ?? '' };
-}
-
-/** `nft -f -` inside a namespace (or the root namespace). */
-function nftApply(netns: string | undefined, ruleset: string): Promise<string> {
-  if (!netns) return run(NFT_BIN, ['-f', '-'], ruleset);
-  return run(NSENTER_BIN, [`--net=/run/netns/${netns}`, NFT_BIN, '-f', '-'], ruleset);
 }
 
 // ------------------------------------------------------------------ capability
@@ -193,11 +153,7 @@ export function checkVpcCidrFree(vpcCidr: string, extra: string[] = []): void {
 
 // ------------------------------------------------------------------ security group source
 
-/** What the fabric reads security groups from (the EC2 store is one). */
-export interface SgSource {
-  listSecurityGroups(): SgGroup[];
-  onRulesChanged(listener: () => void): () => void;
-}
+export type { SgSource } from './sg-enforcer.ts';
 
 /** What answers DNS queries (CloudMapDnsServer.handle). */
 export interface DnsHandler {
@@ -301,13 +257,8 @@ export interface NetnsFabricOptions {
   log?: (line: string) => void;
 }
 
-interface EniRecord {
-  taskId: string;
-  ip: string;
-  netns: string;
+interface EniRecord extends EnforcedEni {
   veth: string;
-  groupIds: string[];
-  lastRuleset?: string;
 }
 
 interface HostRecord extends HostEni {
@@ -339,24 +290,25 @@ export class NetnsFabric implements TaskNetwork {
   readonly resolverIp: string;
   readonly internetIp: string;
   private readonly prefixLen: number;
-  private readonly enis = new Map<string, EniRecord>();
-  private readonly hosts = new Map<string, HostRecord>();
+  /** the ENIs, harness hosts and their rules (shared with the docker fabric) */
+  private readonly sg: SgEnforcer<EniRecord, HostRecord>;
+  private get enis(): Map<string, EniRecord> {
+    return this.sg.enis;
+  }
+  private get hosts(): Map<string, HostRecord> {
+    return this.sg.hosts;
+  }
   private readonly usedIps = new Set<string>();
   private readonly nextHost = new Map<string, number>();
   private counter = 0;
   private placed = 0;
   private readonly resolver: ResolverListener;
-  private unsubscribe?: () => void;
   private started = false;
   private closed = false;
-  private rootTableApplied?: string;
-  // rule application: generations, coalesced
-  private wanted = 0;
-  private applied = 0;
-  private applying?: Promise<void>;
-  private waiters: { gen: number; resolve: () => void }[] = [];
   /** ms each whole re-application took (for the benchmark) */
-  readonly applyTimes: number[] = [];
+  get applyTimes(): number[] {
+    return this.sg.applyTimes;
+  }
 
   constructor(private readonly opts: NetnsFabricOptions) {
     this.names = netnsNames(opts.runId);
@@ -373,6 +325,7 @@ export class NetnsFabric implements TaskNetwork {
     const h = createHash('sha256').update(opts.runId).digest();
     this.internetIp = `198.18.${h[0]! % 250}.${(h[1]! % 250) + 2}`;
     this.resolver = new ResolverListener(opts.dns);
+    this.sg = new SgEnforcer<EniRecord, HostRecord>({ table: this.names.table, resolverIp: this.resolverIp, sgs: opts.sgs, events: opts.events });
   }
 
   private log(line: string): void {
@@ -412,7 +365,7 @@ export class NetnsFabric implements TaskNetwork {
       );
       this.usedIps.add(this.routerIp).add(this.resolverIp);
       await this.resolver.start(this.resolverIp, 53);
-      this.unsubscribe = this.opts.sgs.onRulesChanged(() => void this.reapply('rules'));
+      this.sg.start();
       this.writeState();
       this.log(`network: VPC ${this.opts.vpcCidr} as bridge ${n.bridge} in namespace ${n.vpcNetns}; router ${this.routerIp}, resolver ${this.resolverIp}:53, internet ${this.internetIp}`);
     } catch (e) {
@@ -471,9 +424,7 @@ export class NetnsFabric implements TaskNetwork {
       );
       // its own rules first (nothing runs in it yet), then everyone else learns the new member
       this.enis.set(taskId, rec);
-      const view = this.view();
-      rec.lastRuleset = renderEniRuleset(this.names.table, this.resolveGroups(rec.groupIds, view.groups), view);
-      await nftApply(netns, rec.lastRuleset);
+      await this.sg.applyNow(rec);
     } catch (e) {
       this.enis.delete(taskId);
       this.usedIps.delete(ip);
@@ -552,10 +503,7 @@ export class NetnsFabric implements TaskNetwork {
 
   /** Groups of an address in the VPC (task ENI or harness host); undefined = not an ENI. */
   groupsOfIp(ip: string): string[] | undefined {
-    const groups = this.groupMap();
-    for (const e of this.enis.values()) if (e.ip === ip) return this.resolveGroups(e.groupIds, groups);
-    for (const h of this.hosts.values()) if (h.ip === ip) return this.resolveGroups(h.groupIds, groups);
-    return undefined;
+    return this.sg.groupsOfIp(ip);
   }
 
   /**
@@ -571,34 +519,17 @@ export class NetnsFabric implements TaskNetwork {
     await this.reapply('setHostGroups');
   }
 
-  private groupMap(): Map<string, SgGroup> {
-    const groups = new Map<string, SgGroup>();
-    for (const g of this.opts.sgs.listSecurityGroups()) groups.set(g.groupId, g);
-    return groups;
-  }
-
-  /** ids stay ids; a name becomes the id of the group of that name (once it exists) */
-  private resolveGroups(entries: string[], groups: Map<string, SgGroup>): string[] {
-    return entries.map((e) => (groups.has(e) ? e : ([...groups.values()].find((g) => g.groupName === e)?.groupId ?? e)));
+  private resolveGroups(entries: string[], groups?: Map<string, SgGroup>): string[] {
+    return this.sg.resolveGroups(entries, groups);
   }
 
   /** The current security groups and their members (what the rules are rendered from). */
   view(): SgView {
-    const groups = this.groupMap();
-    const members = new Map<string, Set<string>>();
-    const add = (ids: string[], ip: string) => {
-      for (const id of ids) {
-        if (!members.has(id)) members.set(id, new Set());
-        members.get(id)!.add(ip);
-      }
-    };
-    for (const e of this.enis.values()) add(this.resolveGroups(e.groupIds, groups), e.ip);
-    for (const h of this.hosts.values()) add(this.resolveGroups(h.groupIds, groups), h.ip);
-    return { groups, members, resolverIp: this.resolverIp };
+    return this.sg.view();
   }
 
   state(): NetnsFabricState {
-    const groups = this.groupMap();
+    const groups = this.sg.groupMap();
     return {
       runId: this.opts.runId,
       mode: 'netns',
@@ -629,88 +560,13 @@ export class NetnsFabric implements TaskNetwork {
 
   /** Resolves once every change so far is enforced in every namespace. */
   settled(): Promise<void> {
-    if (this.applied >= this.wanted) return Promise.resolve();
-    const gen = this.wanted;
-    return new Promise((resolve) => this.waiters.push({ gen, resolve }));
+    return this.sg.settled();
   }
 
   /** Re-renders every ruleset and applies those that changed (coalesced; resolves when enforced). */
   reapply(why: string): Promise<void> {
     if (this.closed) return Promise.resolve();
-    this.wanted++;
-    const done = this.settled();
-    this.kick(why);
-    return done;
-  }
-
-  private kick(why: string): void {
-    if (this.applying) return;
-    this.applying = this.applyLoop(why).finally(() => {
-      this.applying = undefined;
-      // a change that arrived after the loop's last check but before this ran
-      if (this.applied < this.wanted && !this.closed) this.kick(why);
-    });
-  }
-
-  private async applyLoop(why: string): Promise<void> {
-    while (this.applied < this.wanted && !this.closed) {
-      const gen = this.wanted;
-      const t0 = performance.now();
-      const changed = await this.applyAll();
-      const ms = performance.now() - t0;
-      this.applyTimes.push(ms);
-      this.applied = gen;
-      if (changed.length) this.opts.events?.append('network.sg.enforced', { why, namespaces: changed, ms: Math.round(ms * 10) / 10 });
-      const ready = this.waiters.filter((w) => w.gen <= gen);
-      this.waiters = this.waiters.filter((w) => w.gen > gen);
-      for (const w of ready) w.resolve();
-    }
-    if (this.closed) {
-      for (const w of this.waiters) w.resolve();
-      this.waiters = [];
-    }
-  }
-
-  private async applyAll(): Promise<string[]> {
-    const view = this.view();
-    const changed: string[] = [];
-    const jobs: Promise<void>[] = [];
-    for (const e of this.enis.values()) {
-      const text = renderEniRuleset(this.names.table, this.resolveGroups(e.groupIds, view.groups), view);
-      if (text === e.lastRuleset) continue;
-      jobs.push(
-        nftApply(e.netns, text).then(
-          () => {
-            e.lastRuleset = text;
-            changed.push(e.netns);
-          },
-          (err) => {
-            if (this.enis.get(e.taskId) === e) this.opts.events?.append('harness.error', { where: 'network.sg', netns: e.netns, error: String(err.message ?? err) });
-          },
-        ),
-      );
-    }
-    const hostText = renderHostRuleset(
-      this.names.table,
-      [...this.hosts.values()].map((h) => ({ ...h, groupIds: this.resolveGroups(h.groupIds, view.groups) })),
-      view,
-    );
-    if (hostText !== this.rootTableApplied) {
-      const job = hostText
-        ? nftApply(undefined, hostText)
-        : run(NFT_BIN, ['delete', 'table', 'inet', this.names.table]).catch(() => '');
-      jobs.push(
-        job.then(
-          () => {
-            this.rootTableApplied = hostText;
-            changed.push('(root: harness hosts)');
-          },
-          (err) => this.opts.events?.append('harness.error', { where: 'network.sg.hosts', error: String(err.message ?? err) }),
-        ),
-      );
-    }
-    await Promise.all(jobs);
-    return changed;
+    return this.sg.reapply(why);
   }
 
   // -------------------------------------------------------------- teardown
@@ -718,13 +574,10 @@ export class NetnsFabric implements TaskNetwork {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.unsubscribe?.();
-    await this.applying?.catch(() => {});
+    await this.sg.close();
     await this.resolver.stop().catch(() => {});
     for (const e of [...this.enis.values()]) await this.removeEni(e).catch(() => {});
     this.enis.clear();
-    if (this.rootTableApplied) await run(NFT_BIN, ['delete', 'table', 'inet', this.names.table]).catch(() => {});
-    this.rootTableApplied = undefined;
     await run(IP_BIN, ['link', 'del', this.names.rootVeth]).catch(() => {});
     await killNetnsPids(this.names.vpcNetns);
     await run(IP_BIN, ['netns', 'del', this.names.vpcNetns]).catch(() => {});

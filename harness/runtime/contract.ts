@@ -155,7 +155,7 @@ export function describeTaskRuntimeContract(
     /** Starts a container of `kind` at a fresh IP on a free port. */
     async function startContainer(
       kind: ContractImageKind,
-      extra: { env?: Record<string, string>; ip?: string; port?: number; runtime?: TaskRuntime; runId?: string } = {},
+      extra: { env?: Record<string, string>; ip?: string; port?: number; runtime?: TaskRuntime; runId?: string; files?: ContainerSpec['files'] } = {},
     ) {
       const logs = collectLogs();
       const port = extra.port ?? (await freePort());
@@ -171,6 +171,7 @@ export function describeTaskRuntimeContract(
         env: { PORT: String(port), ...extra.env },
         ports: [port],
         ip,
+        ...(extra.files ? { files: extra.files } : {}),
         onLog: logs.onLog,
       };
       const handle = await (extra.runtime ?? rt).start(spec);
@@ -252,6 +253,14 @@ export function describeTaskRuntimeContract(
       const c = await startReady('healthy', { env: { CONTRACT_MARKER: 'm-42' } });
       const r = await rt.exec(c.handle, ['CMD-SHELL', 'test "$CONTRACT_MARKER" = m-42'], 5000);
       expect(r.exitCode).toBe(0);
+      await rt.stop(c.handle, 5000);
+    });
+
+    it('files the harness adds are in the container before it starts, and env values naming them point at them', async () => {
+      const file = '/etc/escher-harness/contract-ca.pem';
+      const c = await startReady('healthy', { files: [{ path: file, content: 'contract-file-42\n' }], env: { CONTRACT_FILE: file } });
+      const r = await rt.exec(c.handle, ['CMD-SHELL', 'test "$(cat "$CONTRACT_FILE")" = contract-file-42'], 5000);
+      expect(r.exitCode, r.stderr).toBe(0);
       await rt.stop(c.handle, 5000);
     });
 

@@ -33,6 +33,12 @@ export interface ContainerSpec {
   dnsZones?: string[];
   /** the task's network namespace (its awsvpc ENI), when the fabric gives it one */
   netns?: string;
+  /**
+   * files the harness adds to the container before it starts (e.g. the run CA for
+   * NODE_EXTRA_CA_CERTS). docker: copied to `path`; process: written under the task's own
+   * directory, and env values equal to `path` are rewritten to where the file really is.
+   */
+  files?: { path: string; content: string }[];
   /** one line of container output (CloudWatch Logs, awslogs driver) */
   onLog: (stream: 'stdout' | 'stderr', line: string) => void;
 }
@@ -61,6 +67,12 @@ export interface TaskRuntime {
   readonly name: 'process' | 'docker';
   /** true when each task really has its own network stack and SGs are enforced */
   readonly isolationEnforced: boolean;
+  /**
+   * a real-time floor under health-check timeouts for this runtime's exec, when its fixed cost
+   * is larger than a process spawn (docker exec of an emulated arm64 image: QEMU loads sh and
+   * curl). The health checker uses max(scaled timeout, HEALTH_TIMEOUT_FLOOR_MS, this).
+   */
+  readonly healthCheckTimeoutFloorMs?: number;
   /** starts the container; rejects (with a message for stoppedReason) if it cannot start */
   start(spec: ContainerSpec): Promise<ContainerHandle>;
   /** runs a command in the container's context, as ECS runs health checks (CMD-SHELL via sh -c) */

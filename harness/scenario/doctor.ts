@@ -85,7 +85,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
   checks.push({
     name: 'network namespaces (awsvpc, enforced security groups)',
     level: root && ipNetns ? 'ok' : 'warn',
-    detail: root ? (ipNetns ? 'root and `ip netns` available' : 'root, but `ip netns` does not work') : 'not root: tasks share the loopback; isolation is NOT enforced and isolation checks report "not verified"',
+    detail: root ? (ipNetns ? 'root and `ip netns` available (a namespace per task; in docker mode the containers\' namespaces get the rules)' : 'root, but `ip netns` does not work') : 'not root: isolation is NOT enforced (neither process nor docker mode) and isolation checks report "not verified"',
     fix: root ? 'apt-get install iproute2' : 'run as root (or with CAP_NET_ADMIN) to give each task its own namespace',
     aptPackage: 'iproute2',
     required: false,
@@ -97,7 +97,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     name: 'nftables / iptables',
     level: nft || ipt ? 'ok' : 'warn',
     detail: [nft && 'nft', ipt && 'iptables'].filter(Boolean).join(', ') || 'neither found',
-    fix: 'apt-get install nftables (security groups are enforced with it in namespace mode)',
+    fix: 'apt-get install nftables (security groups are enforced with it in netns and docker mode)',
     aptPackage: 'nftables',
     required: false,
   });

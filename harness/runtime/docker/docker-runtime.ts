@@ -18,6 +18,7 @@
  *   run can be found and removed, and nothing else is ever touched. No Ryuk.
  */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { stopWithTimeout } from '../stop.ts';
 import { constants as osConstants } from 'node:os';
 import { PassThrough, type Duplex } from 'node:stream';
@@ -52,6 +53,39 @@ export interface DockerRuntimeOptions {
    * app had to become healthy.
    */
   firstOutputWaitMs?: number;
+  /**
+   * The fabric enforcing security groups (DockerFabric): when it enforces, every container's
+   * entry point waits behind gatedEntrypoint() and start() calls containerStarted(taskId, id),
+   * which applies the ENI's rules in the container's namespace and then opens the gate.
+   */
+  fabric?: { readonly isolationEnforced: boolean; containerStarted(id: string, containerId: string): Promise<void> };
+}
+
+/** The marker a gated container waits for (the fabric writes it into the container's root). */
+export const GATE_MARKER = '/.escher-harness-sg-ready';
+
+/**
+ * An entry point that waits for GATE_MARKER, then execs the command (PID 1 becomes the app, so
+ * signals reach it as before). For images with /bin/sh (every stub image has busybox's). The
+ * marker must hold the start time of this start's PID 1 (field 22 of /proc/<pid>/stat, the
+ * same inside and outside the container): a marker left by an earlier start of the same container
+ * (`docker start` again) does not open the gate before the new namespace has its rules.
+ */
+export function gatedEntrypoint(): string[] {
+  const skip = Array.from({ length: 21 }, () => '_').join(' ');
+  return [
+    '/bin/sh',
+    '-c',
+    // read in a subshell (another pid): QEMU user mode fakes a process's own /proc/<pid>/stat
+    `me=$(read -r ${skip} t _ < /proc/1/stat && echo "$t"); until { read -r got < ${GATE_MARKER}; } 2>/dev/null && [ "$got" = "$me" ]; do sleep 0.05; done; exec "$@"`,
+    'escher-harness-gate',
+  ];
+}
+
+/** The start time (clock ticks since boot, /proc/<pid>/stat field 22) of a host pid: what GATE_MARKER must hold. */
+export function gateTokenOf(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
 }
 
 /** ECS starts a container and moves on: readiness is the health check's business. */
@@ -119,8 +153,18 @@ function isNoSuchOrNotRunning(e: unknown): boolean {
 
 export class DockerRuntime implements TaskRuntime {
   readonly name = 'docker' as const;
-  /** containers share one bridge: security groups are not enforced between them (yet) */
-  readonly isolationEnforced = false;
+  /** security groups are enforced when the fabric enforces them (in each container's namespace) */
+  get isolationEnforced(): boolean {
+    return this.opts.fabric?.isolationEnforced ?? false;
+  }
+  /**
+   * Health checks are `docker exec`s: on a non-arm64 host the image's sh and curl start under
+   * QEMU, 0.4–2 s before curl sends a byte on a loaded 2-core machine (measured: `docker exec …
+   * curl -w %{time_total}` against a stub at load 8–9), against ~10 ms on Fargate's native
+   * arm64. The 3 s floor made for a process spawn then times checks out that would pass in AWS
+   * (asset-store went UNHEALTHY in the dns scenario): 3 s more for the emulation.
+   */
+  readonly healthCheckTimeoutFloorMs = process.arch === 'arm64' ? undefined : 6000;
   readonly runId: string;
   private readonly containers = new Set<DockerContainer>();
   private closed = false;
@@ -149,8 +193,11 @@ export class DockerRuntime implements TaskRuntime {
     if (!image) throw new Error('CannotPullContainerError: the image has no local Docker image in this harness (ImageConfig.dockerImage)');
     const docker = await this.client();
     let arch: string | undefined;
+    let imageEntrypoint: string[] = [];
     try {
-      arch = (await docker.getImage(image).inspect()).Architecture;
+      const info = await docker.getImage(image).inspect();
+      arch = info.Architecture;
+      imageEntrypoint = ([] as string[]).concat(info.Config?.Entrypoint ?? []);
     } catch {
       throw new Error(`CannotPullContainerError: local image ${image} not found: run \`npm run images\` (builds the stub images offline)`);
     }
@@ -199,11 +246,25 @@ export class DockerRuntime implements TaskRuntime {
       .withWaitStrategy(new StartedIsEnough())
       .withPullPolicy({ shouldPull: () => false })
       .withAutoRemove(false);
+    // files the harness adds (the run CA …): copied in before the container starts
+    if (spec.files?.length) tc.withCopyContentToContainer(spec.files.map((f) => ({ content: f.content, target: f.path, mode: 0o644 })));
+    const gate = this.opts.fabric;
+    // security groups first: the app starts only once its rules are in place
+    // (the gate replaces the image's entry point: it runs it, then the command, after the gate)
+    if (gate?.isolationEnforced) tc.withEntrypoint(gatedEntrypoint()).withCommand([...imageEntrypoint, ...spec.image.cmd]);
 
     let id: string;
     try {
       const started = await tc.start();
       id = started.getId();
+      if (gate) {
+        try {
+          await gate.containerStarted(spec.taskId, id);
+        } catch (e) {
+          await docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
+          throw new Error(`security groups could not be applied: ${(e as Error).message}`);
+        }
+      }
     } catch (e) {
       // created but not started (bad command, address in use …): remove it
       const left = await docker.listContainers({ all: true, filters: { name: [name] } }).catch(() => []);

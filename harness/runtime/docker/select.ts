@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { imageCatalogue } from '../catalogue.ts';
 import type { DnsZoneSource } from '../../network/dns-server.ts';
+import type { SgSource } from '../../network/sg-enforcer.ts';
 import type { DockerRuntime } from './docker-runtime.ts';
 import type { DockerFabric, DockerSubnet } from './fabric.ts';
 import { buildImages, engineAnswers, imagesLabels, archOf } from './images.ts';
@@ -80,6 +81,11 @@ export async function startDockerMode(opts: {
   region?: string;
   timeScale?: number;
   dns?: { store: DnsZoneSource; zones: string[] };
+  /** security groups to enforce in the containers' namespaces (root + nft + nsenter) */
+  sgs?: SgSource;
+  /** the fabric's state file (task → namespace), for `harness exec` */
+  stateFile?: string;
+  events?: { append(type: string, fields: Record<string, unknown>): void };
   log?: (line: string) => void;
 }): Promise<DockerMode> {
   const { DockerFabric, DockerRuntime, removeDockerLeftovers } = await loadDockerModules();
@@ -92,8 +98,8 @@ export async function startDockerMode(opts: {
   }
   const left = await removeDockerLeftovers().catch(() => ({ containers: 0, networks: 0 }));
   if (left.containers || left.networks) opts.log?.(`removed leftovers of killed docker-mode runs: ${left.containers} container(s), ${left.networks} network(s)`);
-  const fabric = await DockerFabric.create({ runId: opts.runId, subnets: opts.subnets, vpcCidr: opts.vpcCidr, region: opts.region, dns: opts.dns });
-  const runtime = new DockerRuntime({ runId: opts.runId, network: fabric.networkName, timeScale: opts.timeScale });
+  const fabric = await DockerFabric.create({ runId: opts.runId, subnets: opts.subnets, vpcCidr: opts.vpcCidr, region: opts.region, dns: opts.dns, sgs: opts.sgs, stateFile: opts.stateFile, events: opts.events, log: opts.log });
+  const runtime = new DockerRuntime({ runId: opts.runId, network: fabric.networkName, timeScale: opts.timeScale, fabric });
   return {
     runtime,
     fabric,
@@ -120,28 +126,30 @@ export async function resolveRuntimeChoice(wanted: string | undefined): Promise<
     return { kind: 'docker', reason: `docker (asked for): ${avail.reason}; tasks are linux/arm64 containers; ${await localStackLine()}` };
   }
   if (!avail.ok) return { kind: 'process', reason: `process (auto: docker mode unavailable — ${avail.reason})` };
-  // docker mode does not enforce security groups yet; where the netns fabric can, auto keeps that fidelity
-  if (process.env.HARNESS_NETWORK !== 'loopback') {
-    const { netnsCapability } = await import('../../network/netns-fabric.ts');
-    const netns = netnsCapability();
-    if (netns.ok) {
-      return { kind: 'process', reason: `process (auto: this host enforces security groups with network namespaces, docker mode does not yet; --runtime docker for linux/arm64 containers)` };
-    }
-  }
-  return { kind: 'docker', reason: `docker (auto: ${avail.reason}); tasks are linux/arm64 containers; ${await localStackLine()}` };
+  // docker mode enforces security groups wherever the netns fabric can (root + nft + nsenter),
+  // in each container's network namespace: nothing is lost by preferring it
+  const { netnsCapability } = await import('../../network/netns-fabric.ts');
+  const netns = netnsCapability();
+  const sgs = netns.ok ? 'security groups enforced in each container\'s namespace' : `security groups NOT enforced (${netns.reason})`;
+  return { kind: 'docker', reason: `docker (auto: ${avail.reason}); tasks are linux/arm64 containers, ${sgs}; ${await localStackLine()}` };
 }
 
 /**
  * Docker mode's time scale when none is given (process mode: 0.02). Containers are started
  * once their entry point has printed its first line (QEMU's boot is not the app's start-up),
- * and a health check `docker exec`s curl under QEMU (~0.3–0.5 s): 0.03 gives a 0.9 s interval.
+ * and a health check `docker exec`s curl under QEMU (~0.3–2 s on a loaded 2-core machine).
+ * That boot still costs wall time: 2–7 s per task launch under QEMU (Fargate: ~40 s of AWS
+ * time, ~1 s scaled). AWS budgets must keep room for it as they do on AWS: the ServicesStable
+ * waiter (40 × 15 s) is 18 s at 0.03 — less than the three failed launches of a circuit
+ * breaker take here (~26 s: rollback-circuit-breaker's script timed out before ECS rolled
+ * back). 0.05 gives it 30 s and health checks a 1.5 s interval.
  */
-export const DOCKER_DEFAULT_TIME_SCALE = 0.03;
+export const DOCKER_DEFAULT_TIME_SCALE = 0.05;
 
 /** What serves Secrets Manager, IAM, STS and CloudWatch Logs in docker mode (one line for the summary). */
 async function localStackLine(): Promise<string> {
   const { localStackChoice } = await import('./localstack.ts');
   const c = await localStackChoice();
-  // forwarding to a present LocalStack is not wired into the composition yet (see localstack.ts)
-  return c.use ? `${c.reason.replace(/: .*$/, '')}, but forwarding is not wired in yet: the harness's own providers serve them` : c.reason;
+  // when present, startHarness starts it and forwards them (startLocalStackTier)
+  return c.reason;
 }

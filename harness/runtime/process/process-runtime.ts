@@ -22,9 +22,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stopWithTimeout } from '../stop.ts';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, TaskRuntime } from '../types.ts';
 import { TEMP_DIR_PREFIX } from './leftovers.ts';
@@ -181,6 +181,14 @@ export class ProcessRuntime implements TaskRuntime {
     const cwd = join(this.tempDir, 'tasks', `${spec.taskId}-${spec.containerName}`.replace(/[^A-Za-z0-9._-]/g, '_'));
     mkdirSync(cwd, { recursive: true });
     const env = this.containerEnv(spec, cwd);
+    // files the harness adds: under the task's own directory; env values naming them follow
+    for (const f of spec.files ?? []) {
+      if (!isAbsolute(f.path) || f.path.split('/').includes('..')) throw new Error(`CannotStartContainerError: file path ${JSON.stringify(f.path)} must be absolute, without ..`);
+      const where = join(cwd, 'files', f.path.replace(/^\/+/, ''));
+      mkdirSync(dirname(where), { recursive: true });
+      writeFileSync(where, f.content);
+      for (const [k, v] of Object.entries(env)) if (v === f.path) env[k] = where;
+    }
     const [file, ...args] = inNetns(spec.netns, resolveArgv(spec.image.cmd));
 
     const child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
