@@ -9,6 +9,7 @@
  */
 import { imageCatalogue } from '../harness/runtime/catalogue.ts';
 import { buildImages, ImageBuildError, removeHarnessImages, archOf } from '../harness/runtime/docker/images.ts';
+import { buildSurrealServerImage } from '../harness/runtime/docker/surrealdb.ts';
 
 const args = process.argv.slice(2);
 try {
@@ -24,6 +25,9 @@ try {
       `images: ${r.builtCount} built, ${total - r.builtCount} up to date, in ${(r.durationMs / 1000).toFixed(1)} s ` +
         `(bases: ${Object.values(r.base).map((b) => b.image).join(', ')})`,
     );
+    // the embedded SurrealDB server for docker mode (used when the official image is not present)
+    const s = await buildSurrealServerImage({ log: (l) => console.log(l) });
+    console.log(`images: ${s.image} ${s.built ? 'built' : 'up to date'} in ${(s.durationMs / 1000).toFixed(1)} s`);
   }
 } catch (e) {
   if (e instanceof ImageBuildError) {

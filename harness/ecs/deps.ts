@@ -8,9 +8,12 @@ export interface ImageSource {
   resolve(uri: string): { digest: string; platforms: { os: string; architecture: string }[]; config?: ImageConfig };
 }
 
-/** Secrets Manager as the task execution role sees it. Throws Error(stoppedReason text). */
+/**
+ * Secrets Manager as the task execution role sees it, whichever provider serves it (ours, or
+ * LocalStack over HTTP). Throws / rejects with Error(stoppedReason text).
+ */
 export interface SecretSource {
-  resolve(valueFrom: string): string;
+  resolve(valueFrom: string): Promise<string> | string;
 }
 
 /** The awslogs driver. */
@@ -59,6 +62,8 @@ export interface HostAttachment {
 export interface TaskNetwork {
   /** true when each ENI really has its own network stack and security groups are enforced */
   readonly isolationEnforced: boolean;
+  /** an address outside the VPC that tasks reach through their default route ("the internet"), when the fabric has one */
+  readonly internetIp?: string;
   attach(taskId: string, subnets: string[], securityGroups: string[]): Promise<TaskEni>;
   detach(taskId: string): Promise<void>;
   /** a harness host in the VPC, member of the given security groups (by group id) */
@@ -79,5 +84,10 @@ export interface SchedulerDeps {
   network: TaskNetwork;
   runId: string;
   region: string;
+  /**
+   * what the harness adds to every task (a documented simplification): files (the run CA) and
+   * env (NODE_EXTRA_CA_CERTS …), under the task definition's environment
+   */
+  taskTrust?: { files: { path: string; content: string }[]; env: Record<string, string> };
   /** architecture a task runs as when runtimePlatform is absent (Fargate default X86_64) */
 }

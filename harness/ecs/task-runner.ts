@@ -144,7 +144,7 @@ export class TaskRunner {
       let env: Record<string, string>;
       try {
         env = { ...envOf(def.environment), ...this.overrideEnv(def.name!) };
-        for (const s of def.secrets ?? []) env[s.name!] = this.deps.secrets.resolve(s.valueFrom!);
+        for (const s of def.secrets ?? []) env[s.name!] = await this.deps.secrets.resolve(s.valueFrom!);
       } catch (e) {
         this.fail('TaskFailedToStart', msg(e), 'failed-to-start');
         return this.finish(false);
@@ -171,7 +171,8 @@ export class TaskRunner {
           family: td.family!,
           containerName: p.def.name!,
           image: p.image,
-          env: p.env,
+          env: this.deps.taskTrust ? { ...this.deps.taskTrust.env, ...p.env } : p.env,
+          ...(this.deps.taskTrust?.files.length ? { files: this.deps.taskTrust.files } : {}),
           ports: (p.def.portMappings ?? []).map((m) => m.containerPort!).filter((x) => x !== undefined),
           ip: eni.ip,
           dnsServer: eni.dnsServer,

@@ -366,6 +366,20 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
   );
 }
 
+/**
+ * The base image (rootfs: node + libc + sh + curl) of one architecture, built when missing or
+ * stale; other images (the stubs, the SurrealDB server image) are layered on it.
+ */
+export async function ensureBaseImage(arch: Arch, opts: { cacheDir?: string; log?: (l: string) => void; namespace?: string } = {}): Promise<{ image: string; inputs: string; built: boolean }> {
+  const log = opts.log ?? (() => {});
+  const versions = await debianVersions(arch, log);
+  const inputs = sha(JSON.stringify({ RECIPE_VERSION, arch, node: `${NODE_PKG[arch]}@${NODE_VERSION}`, versions, BUSYBOX_APPLETS, ROOTFS_FILES }));
+  const image = `${opts.namespace ?? HARNESS_LABEL}/base:${inputs.slice(0, 12)}-${arch}`;
+  const have = (await imageLabels(image))?.[LABEL_INPUTS] === inputs;
+  if (!have) await buildBase(arch, image, inputs, await fetchInputs(arch, versions, opts.cacheDir ?? defaultCacheDir(), log), log);
+  return { image, inputs, built: !have };
+}
+
 /** Builds what is missing or stale; returns what it did. Throws ImageBuildError with one line to act on. */
 export async function buildImages(opts: BuildImagesOptions = {}): Promise<BuildImagesReport> {
   const t0 = performance.now();
@@ -382,16 +396,9 @@ export async function buildImages(opts: BuildImagesOptions = {}): Promise<BuildI
 
   const stubsImageOf: Partial<Record<Arch, string>> = {};
   for (const arch of archs) {
-    const versions = await debianVersions(arch, log);
-    const baseInputs = sha(JSON.stringify({ RECIPE_VERSION, arch, node: `${NODE_PKG[arch]}@${NODE_VERSION}`, versions, BUSYBOX_APPLETS, ROOTFS_FILES }));
-    const base = `${ns}/base:${baseInputs.slice(0, 12)}-${arch}`;
-    const haveBase = (await imageLabels(base))?.[LABEL_INPUTS] === baseInputs;
-    if (!haveBase) {
-      const inputs = await fetchInputs(arch, versions, cacheDir, log);
-      await buildBase(arch, base, baseInputs, inputs, log);
-      report.builtCount++;
-    }
-    report.base[arch] = { image: base, built: !haveBase };
+    const { image: base, inputs: baseInputs, built: builtBase } = await ensureBaseImage(arch, { cacheDir, log, namespace: ns });
+    if (builtBase) report.builtCount++;
+    report.base[arch] = { image: base, built: builtBase };
 
     const stubsInputs = sha(`${baseInputs}\n${stubsHash}`);
     const stubs = `${ns}/stubs:${stubsInputs.slice(0, 12)}-${arch}`;

@@ -5,7 +5,8 @@ import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-sec
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { CloudWatchLogsClient, DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient, ListClustersCommand } from '@aws-sdk/client-ecs';
-import { localStackChoice, serviceOf, startForwardingFront, type ForwardingFront } from './localstack.ts';
+import { localStackChoice, serviceOf, startForwardingFront, startLocalStackTier, type ForwardingFront } from './localstack.ts';
+import { makeTestControlPlane } from '../../ecs/testing.ts';
 
 interface Seen {
   method: string;
@@ -85,5 +86,121 @@ describe('LocalStack forwarding front', () => {
     const c = await localStackChoice('escher-harness/no-such-localstack:0');
     expect(c.use).toBe(false);
     expect(c.reason).toMatch(/not present locally .*Secrets Manager, IAM, STS, CloudWatch Logs are the harness's own providers/);
+  });
+});
+
+describe('LocalStack serving Secrets Manager for the ECS scheduler (stand-in LocalStack)', () => {
+  const ARN = (name: string) => `arn:aws:secretsmanager:us-west-1:123456789012:secret:${name}`;
+  const values: Record<string, string> = {};
+  let ls: Awaited<ReturnType<typeof recorder>>;
+  let edge: Awaited<ReturnType<typeof recorder>>;
+  let tier: NonNullable<Awaited<ReturnType<typeof startLocalStackTier>>['tier']>;
+  let cp: ReturnType<typeof makeTestControlPlane> | undefined;
+
+  beforeAll(async () => {
+    // a stand-in LocalStack: CreateSecret stores, GetSecretValue answers from what it stored, logs calls succeed
+    ls = await recorder('localstack', (s) => {
+      const target = String(s.headers['x-amz-target'] ?? '');
+      const body = s.body ? JSON.parse(s.body) : {};
+      const json = (o: unknown, status = 200) => ({ status, type: 'application/x-amz-json-1.1', body: JSON.stringify(o) });
+      if (target === 'secretsmanager.CreateSecret') {
+        values[body.Name] = body.SecretString;
+        return json({ ARN: ARN(`${body.Name}-AbCdEf`), Name: body.Name, VersionId: 'v1' });
+      }
+      if (target === 'secretsmanager.GetSecretValue') {
+        const name = String(body.SecretId).replace(/^arn:aws:secretsmanager:[^:]+:\d+:secret:/, '');
+        if (!(name in values)) return json({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }, 400);
+        return json({ ARN: ARN(`${name}-AbCdEf`), Name: name, SecretString: values[name], VersionId: 'v1', VersionStages: ['AWSCURRENT'] });
+      }
+      return json({});
+    });
+    edge = await recorder('edge', () => ({ status: 200, type: 'application/x-amz-json-1.1', body: '{}' }));
+    const r = await startLocalStackTier({
+      runId: 'ehtest',
+      edge: edge.url,
+      region: 'us-west-1',
+      account: '123456789012',
+      localstackUrl: ls.url,
+      secrets: { 'escher/anthropic-api-key': 'sk-forwarded-from-localstack', 'escher/surrealdb-root': JSON.stringify({ username: 'root', password: 'pw-from-localstack' }) },
+    });
+    tier = r.tier!;
+  });
+  afterAll(async () => {
+    await cp?.scheduler.stop();
+    cp?.clock.close();
+    await tier?.stop();
+    await ls?.stop();
+    await edge?.stop();
+  });
+
+  it('seeds the harness secrets in LocalStack and puts the front before our edge', () => {
+    const created = ls.seen.filter((s) => s.headers['x-amz-target'] === 'secretsmanager.CreateSecret').map((s) => JSON.parse(s.body).Name);
+    expect(created).toEqual(['escher/anthropic-api-key', 'escher/surrealdb-root']);
+    expect(tier.endpoint).toBe(tier.front.url);
+  });
+
+  it('the scheduler starts a task with the values LocalStack served, and fails one as ECS does when LocalStack has no such secret/key', async () => {
+    cp = makeTestControlPlane({ 'img:v1': {} });
+    cp.deps.secrets = tier.secrets;
+    const td = cp.store.registerTaskDefinition({
+      family: 'app',
+      executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+      networkMode: 'awsvpc',
+      requiresCompatibilities: ['FARGATE'],
+      cpu: '256',
+      memory: '512',
+      runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' },
+      containerDefinitions: [
+        {
+          name: 'app',
+          image: 'img:v1',
+          secrets: [
+            { name: 'ANTHROPIC_API_KEY', valueFrom: ARN('escher/anthropic-api-key') },
+            { name: 'SURREAL_PASS', valueFrom: `${ARN('escher/surrealdb-root')}:password::` },
+          ],
+        },
+      ],
+    });
+    const net = { awsvpcConfiguration: { subnets: ['subnet-1'], securityGroups: [] } };
+    const before = ls.seen.length;
+    const t = cp.store.createTask({ clusterName: 'c1', taskDefinition: td, launchType: 'FARGATE', networkConfiguration: net });
+    const id = t.task.taskArn!.split('/').pop();
+    await cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === id && e.lastStatus === 'RUNNING');
+    const started = [...cp.runtime.running.values()].find((c) => c.spec.taskId === id)!;
+    expect(started.spec.env.ANTHROPIC_API_KEY).toBe('sk-forwarded-from-localstack');
+    expect(started.spec.env.SURREAL_PASS).toBe('pw-from-localstack');
+    // what LocalStack received: two GetSecretValue calls, signed for secretsmanager in the secret's region
+    const asked = ls.seen.slice(before);
+    expect(asked.map((s) => [s.headers['x-amz-target'], JSON.parse(s.body).SecretId])).toEqual([
+      ['secretsmanager.GetSecretValue', ARN('escher/anthropic-api-key')],
+      ['secretsmanager.GetSecretValue', ARN('escher/surrealdb-root')],
+    ]);
+    expect(asked.every((s) => serviceOf(s.headers) === 'secretsmanager' && /Credential=123456789012\/\d{8}\/us-west-1\/secretsmanager\/aws4_request/.test(String(s.headers.authorization)))).toBe(true);
+
+    const bad = (valueFrom: string) =>
+      cp!.store.registerTaskDefinition({ ...td, containerDefinitions: [{ name: 'app', image: 'img:v1', secrets: [{ name: 'X', valueFrom }] }] } as never);
+    const missing = cp.store.createTask({ clusterName: 'c1', taskDefinition: bad(ARN('escher/nope')), launchType: 'FARGATE', networkConfiguration: net });
+    const noKey = cp.store.createTask({ clusterName: 'c1', taskDefinition: bad(`${ARN('escher/surrealdb-root')}:NOPE::`), launchType: 'FARGATE', networkConfiguration: net });
+    for (const x of [missing, noKey]) {
+      const xid = x.task.taskArn!.split('/').pop();
+      await cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === xid && e.lastStatus === 'STOPPED');
+    }
+    expect(missing.task.stopCode).toBe('TaskFailedToStart');
+    expect(missing.task.stoppedReason).toBe(
+      `ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret ${ARN('escher/nope')} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the specified secret.`,
+    );
+    expect(noKey.task.stoppedReason).toMatch(/: retrieved secret from Secrets Manager did not contain json key NOPE$/);
+  });
+
+  it('task log lines reach LocalStack CloudWatch Logs and stay in our store', async () => {
+    const ours: string[] = [];
+    const sink = tier.logs({ append: (_g, _s, m) => void ours.push(m) });
+    sink.append('/ecs/app', 'app/app/t1', 'hello', 1_700_000_000_000, true);
+    sink.append('/ecs/app', 'app/app/t1', 'world', 1_700_000_000_001, true);
+    await (sink as unknown as { flush(): Promise<void> }).flush();
+    expect(ours).toEqual(['hello', 'world']);
+    const logs = ls.seen.filter((s) => String(s.headers['x-amz-target']).startsWith('Logs_20140328.'));
+    expect(logs.map((s) => s.headers['x-amz-target'])).toEqual(['Logs_20140328.CreateLogGroup', 'Logs_20140328.CreateLogStream', 'Logs_20140328.PutLogEvents']);
+    expect(JSON.parse(logs[2]!.body).logEvents.map((e: { message: string }) => e.message)).toEqual(['hello', 'world']);
   });
 });
