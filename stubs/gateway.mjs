@@ -4,15 +4,18 @@
 //                                  gateway creates / reads an asset end to end
 //   GET /api/whoami              → what the ALB's authenticate action passed on:
 //                                  {identity, claims, accessTokenPresent}
+//   POST /api/analysis {prompt}  → analysis agent POST /api/analyze (→ the Anthropic API)
 import { runService } from './lib/service.mjs';
 
 await runService('gateway', {
   routes: (ctx) => {
     const contextEngine = () => ctx.dependencyUrl('CONTEXT_ENGINE_URL');
+    const analysisAgent = () => ctx.dependencyUrl('ANALYSIS_AGENT_URL');
     return [
       { method: 'GET', path: '/api/assets/:id', handle: (req) => ctx.forward(contextEngine(), `/api/assets/${encodeURIComponent(req.params.id)}`, req) },
       { method: 'GET', path: '/api/assets', handle: (req) => ctx.forward(contextEngine(), '/api/assets', req) },
       { method: 'POST', path: '/api/assets', handle: (req) => ctx.forward(contextEngine(), '/api/assets', req) },
+      { method: 'POST', path: '/api/analysis', handle: (req) => ctx.forward(analysisAgent(), '/api/analyze', req) },
       { method: 'GET', path: '/api/whoami', handle: async (req) => ({ status: 200, body: await whoami(req.headers) }) },
     ];
   },

@@ -3,7 +3,12 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AnthropicStandIn } from '../harness/edge/anthropic/server.ts';
+import { createHarnessCa, issueServerCert, type HarnessCa } from '../harness/edge/anthropic/ca.ts';
 
 const STUBS = fileURLToPath(new URL('.', import.meta.url));
 
@@ -286,5 +291,75 @@ describe('stub services', () => {
     const { stub } = spawnStub('asset-store', { PORT: port });
     expect((await stub.exited).code).toBe(1);
     expect(stub.stderr.join('\n')).toMatch(/EADDRINUSE/);
+  });
+});
+
+describe('analysis through the gateway → analysis agent → Anthropic Messages API (HTTPS stand-in)', () => {
+  const KEY = 'sk-ant-stub-test-key';
+  let dir = '';
+  let ca: HarnessCa;
+  let api: AnthropicStandIn;
+  let apiUrl = '';
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stub-anthropic-'));
+    ca = createHarnessCa(dir, 'stubtest');
+    const cert = issueServerCert(ca, ['api.anthropic.com', '127.0.0.1'], 'api');
+    api = new AnthropicStandIn({ validKeys: () => [KEY], tls: cert });
+    const a = await api.start('127.0.0.1', 0);
+    apiUrl = `https://127.0.0.1:${a.port}`;
+  });
+  afterAll(async () => {
+    await api?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const agentEnv = (extra: Record<string, string> = {}) => ({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: apiUrl, NODE_EXTRA_CA_CERTS: ca.certFile, ...extra });
+
+  it('POST /api/analysis reaches the API with the key, version and prompt, and answers the analysis', async () => {
+    const agent = await startStub('analysis-agent', agentEnv());
+    const gw = await startStub('gateway', { ANALYSIS_AGENT_URL: agent.url });
+    const before = api.calls().length;
+    const r = await post(`${gw.url}/api/analysis`, { prompt: 'What changed in the asset store?' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ service: 'analysis-agent', analysis: expect.stringContaining('What changed in the asset store?'), messageId: expect.stringMatching(/^msg_/), model: 'claude-sonnet-4-5', requestId: expect.stringMatching(/^req_/) });
+    const calls = api.calls().slice(before);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ method: 'POST', path: '/v1/messages', status: 200, messageId: r.body.messageId, keySha256: createHash('sha256').update(KEY).digest('hex') });
+    expect(calls[0]!.headers['anthropic-version']).toBe('2023-06-01');
+    expect(calls[0]!.body).toMatchObject({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'What changed in the asset store?' }] });
+    await agent.waitForLine(/^anthropic 200 msg_/);
+    expect([...agent.stdout, ...agent.stderr].join('\n')).not.toContain(KEY);
+  });
+
+  it('a wrong key: the agent reports the API 401 clearly as a 502', async () => {
+    const agent = await startStub('analysis-agent', agentEnv({ ANTHROPIC_API_KEY: 'sk-ant-wrong' }));
+    const r = await post(`${agent.url}/api/analyze`, { prompt: 'x' });
+    expect(r.status).toBe(502);
+    expect(r.body.upstream).toMatchObject({ status: 401, type: 'authentication_error', message: 'invalid x-api-key' });
+    expect(r.body.error).toMatch(/answered 401 authentication_error/);
+  });
+
+  it('without the run CA the TLS handshake fails and the agent answers 502, not a crash', async () => {
+    const agent = await startStub('analysis-agent', agentEnv({ NODE_EXTRA_CA_CERTS: '' }));
+    const r = await post(`${agent.url}/api/analyze`, { prompt: 'x' });
+    expect(r.status).toBe(502);
+    expect(r.body.error).toMatch(/cannot reach the Anthropic API .*(certificate|self.signed|issuer)/i);
+  });
+
+  it('the API unreachable → 502 naming the URL; health stays 200; bad input → 400; no key → 502 without a call', async () => {
+    const agent = await startStub('analysis-agent', agentEnv({ ANTHROPIC_BASE_URL: 'https://127.0.0.1:1' }));
+    const r = await post(`${agent.url}/api/analyze`, { prompt: 'x' });
+    expect(r.status).toBe(502);
+    expect(r.body).toMatchObject({ url: 'https://127.0.0.1:1/v1/messages' });
+    expect(r.body.error).toMatch(/ECONNREFUSED/);
+    expect((await get(`${agent.url}/health`)).status).toBe(200);
+    expect((await post(`${agent.url}/api/analyze`, { nope: 1 })).status).toBe(400);
+    const before = api.calls().length;
+    const noKey = await startStub('analysis-agent', agentEnv({ ANTHROPIC_API_KEY: '' }));
+    const k = await post(`${noKey.url}/api/analyze`, { prompt: 'x' });
+    expect(k.status).toBe(502);
+    expect(k.body.error).toMatch(/ANTHROPIC_API_KEY is not set/);
+    expect(api.calls().length).toBe(before);
   });
 });
