@@ -1,4 +1,33 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * The `scenario-docker` project runs the scenario files again with HARNESS_RUNTIME=docker.
+ * Whether docker mode can run here is asked once (dockerModeAvailable, in a child process so
+ * the config stays light), and only when that project may run: when it cannot, the project
+ * runs scenarios/docker-unavailable.test.ts instead, which prints why and skips.
+ */
+function dockerScenariosSkipReason(): string | undefined {
+  const argv = process.argv.join(' ');
+  const projects = [...argv.matchAll(/--project[= ](\S+)/g)].map((m) => m[1]);
+  if (projects.length && !projects.some((p) => p.includes('scenario-docker'))) return 'not selected';
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '-e', "import('./harness/runtime/docker/select.ts').then((m) => m.dockerModeAvailable()).then((a) => console.log(JSON.stringify(a)))"],
+    { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8', timeout: 60_000 },
+  );
+  try {
+    const a = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { ok: boolean; reason: string };
+    return a.ok ? undefined : a.reason;
+  } catch {
+    return `could not check docker mode: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`;
+  }
+}
+const dockerSkip = dockerScenariosSkipReason();
+/** HARNESS_DOCKER_SCENARIOS=isolation,dns,… runs only those in docker mode (default: every scenario) */
+const dockerOnly = (process.env.HARNESS_DOCKER_SCENARIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 
 export default defineConfig({
   test: {
@@ -23,10 +52,32 @@ export default defineConfig({
         test: {
           name: 'scenario',
           include: ['scenarios/**/*.scenario.test.ts'],
+          // `npm test` runs these in process mode (auto would now pick docker where it can;
+          // scenario-docker below covers that); `harness scenario` passes its own choice
+          env: { HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process' },
           testTimeout: 300_000,
           hookTimeout: 300_000,
           // scenarios each bring up a whole topology; run them one at a time
           sequence: { groupOrder: 1 },
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
+          name: 'scenario-docker',
+          // every scenario again, tasks as linux/arm64 containers (docker-mode.scenario.test.ts
+          // is docker-only and already runs in the scenario project)
+          include: dockerSkip
+            ? ['scenarios/docker-unavailable.test.ts']
+            : dockerOnly.length
+              ? dockerOnly.map((n) => `scenarios/${n}.scenario.test.ts`)
+              : ['scenarios/**/*.scenario.test.ts'],
+          exclude: ['scenarios/docker-mode.scenario.test.ts', 'node_modules/**'],
+          env: { HARNESS_RUNTIME: 'docker', ...(dockerSkip ? { HARNESS_DOCKER_UNAVAILABLE: dockerSkip } : {}) },
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          // after the process-mode scenarios, one at a time
+          sequence: { groupOrder: 2 },
           poolOptions: { forks: { singleFork: true } },
         },
       },

@@ -340,6 +340,8 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
       `  AWS endpoint   ${h.awsEndpoint}`,
       `  Cloud Map DNS  ${h.dns.host}:${h.dns.port} (${h.topology.namespace})`,
       `  network        ${h.networkReason}`,
+      `  SurrealDB      ${h.surreal.url} (${h.surreal.hostname}): ${h.surreal.kind}`,
+      `  Anthropic API  ${h.anthropic ? h.anthropic.summary.replace(/^Anthropic API stand-in: /, '') : 'stand-in not started (see the log)'}`,
       `  deploy dir     ${h.topology.deployDir}${deployed ? ` (deployed ${deployed})` : ''}`,
       '',
       '  source .harness/env && aws ecs list-services --cluster ' + h.topology.cluster,
@@ -492,9 +494,13 @@ async function execVerb(args: string[]): Promise<number> {
   const ip = task.attachments?.[0]?.details?.find((d: any) => d.name === 'privateIPv4Address')?.value as string | undefined;
   const taskId = String(task.taskArn).split('/').pop()!;
   let netns: string | undefined;
+  let containerId: string | undefined;
   try {
-    const state = JSON.parse(fs.readFileSync(path.join(cur.runDir, 'network.json'), 'utf8')) as { mode?: string; enis?: { ip: string; netns: string; taskId: string }[] };
-    netns = state.enis?.find((e) => e.taskId === taskId || e.ip === ip)?.netns;
+    const state = JSON.parse(fs.readFileSync(path.join(cur.runDir, 'network.json'), 'utf8')) as { mode?: string; enis?: { ip: string; netns?: string; taskId: string; containerId?: string }[] };
+    const eni = state.enis?.find((e) => e.taskId === taskId || e.ip === ip);
+    netns = eni?.netns;
+    // docker mode without root (no named namespace): inside the container, with its own tools
+    if (state.mode === 'docker') containerId = eni?.containerId;
   } catch {
     /* loopback mode: no network.json */
   }
@@ -503,6 +509,9 @@ async function execVerb(args: string[]): Promise<number> {
   if (netns) {
     argv = ['ip', 'netns', 'exec', netns, ...cmd];
     process.stderr.write(`harness exec: ${found} task ${taskId.slice(0, 8)} (${ip}) in network namespace ${netns}\n`);
+  } else if (containerId) {
+    argv = ['docker', 'exec', ...(process.stdin.isTTY ? ['-it'] : ['-i']), containerId, ...cmd];
+    process.stderr.write(`harness exec: ${found} task ${taskId.slice(0, 8)} (${ip}) inside container ${containerId.slice(0, 12)} (its own tools)\n`);
   } else {
     process.stderr.write(`harness exec: ${found} task ${taskId.slice(0, 8)} (${ip}): loopback mode, no namespace — running on the host (HARNESS_TASK_IP=${ip}); security groups do not apply\n`);
   }

@@ -59,6 +59,13 @@ describe('scenario dns: Cloud Map names from inside the VPC', () => {
   beforeAll(async () => {
     s = await Scenario.start('dns');
     base = await s.runScript('deploy-all.sh', [BASE]);
+    // the script's ServicesStable waiter counts RUNNING tasks, not healthy ones (as on AWS): the
+    // last service's first health check can still be due (docker mode: seconds of QEMU start-up).
+    // The checks below compare answers with the healthy tasks, so they start once every rollout
+    // is COMPLETED (every task healthy), as ECS reports it.
+    if (base.exitCode === 0) {
+      await s.until('every rollout COMPLETED', () => s.h.topology.services.every((m) => s.service(m).service.deployments?.[0]?.rolloutState === 'COMPLETED'), 120_000);
+    }
   });
   afterAll(async () => {
     await s?.finish();

@@ -14,7 +14,7 @@ import { tcpProbe } from '../harness/network/probe.ts';
  */
 const VERSION = 'v2.15.0';
 const PROBE_TIMEOUT_MS = 1000;
-/** a port nothing listens on "outside the VPC" (allowed = refused, not blocked) */
+/** "the internet" on 443: the Anthropic API stand-in listens there (api.anthropic.com); without it, allowed = refused */
 const INTERNET_PORT = 443;
 
 let s: Scenario;
@@ -76,7 +76,7 @@ describe('scenario isolation: security groups on the wire after deploy-all', () 
       if (/surreal/i.test(host.name)) targets.push({ label: `${host.name}:4000`, ip: host.ip, port: 4000, groupIds: host.securityGroups, listening: true });
     }
     sources.push({ label: 'internet', ip: internetIp, from: { bind: internetIp } });
-    targets.push({ label: `internet:${INTERNET_PORT}`, ip: internetIp, port: INTERNET_PORT, listening: false });
+    targets.push({ label: `internet:${INTERNET_PORT}`, ip: internetIp, port: INTERNET_PORT, listening: s.h.anthropic?.host === internetIp });
     // a task to a port of its own service's other tasks is not "another service": skip those
     const serviceOf = (label: string) => label.split(/[ :]/)[0];
     rows = expectedMatrix(sources, targets, view, (src, t) => serviceOf(src.label) === serviceOf(t.label) && src.label !== 'internet');

@@ -24,6 +24,7 @@ import { createElbv2Provider } from '../aws/elbv2/provider.ts';
 import { CognitoStore } from '../aws/cognito/store.ts';
 import { createCognitoProvider } from '../aws/cognito/provider.ts';
 import { startEdge, type StartedEdge } from '../edge/seed.ts';
+import { startAnthropicEgress, type StaticDns, type StartedAnthropicEgress } from '../edge/anthropic/egress.ts';
 import { elbHooks, elbSink } from '../ecs/load-balancers.ts';
 import { CloudMapDnsServer } from '../network/dns-server.ts';
 import { chooseNetwork, type NetworkMode } from '../network/netns-fabric.ts';
@@ -105,6 +106,8 @@ export interface StartedHarness extends AsyncDisposable {
   dnsServer: CloudMapDnsServer;
   /** the ALB front, Cognito endpoints and the seeded ALB / user pool */
   edge: StartedEdge;
+  /** the Anthropic Messages API stand-in outside the VPC (undefined when it could not start: see the log) */
+  anthropic?: StartedAnthropicEgress;
   stop(): Promise<void>;
 }
 
@@ -184,13 +187,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     // docker mode: the run's Docker network (+ Cloud Map DNS on its gateway) is the fabric
     const docker =
       runtimeChoice.kind === 'docker'
-        ? await startDockerMode({ runId, subnets: topology.vpc.subnets, vpcCidr: topology.vpc.cidrBlock, region, timeScale: clock.timeScale, dns: { store: hostRecords, zones: [topology.namespace] }, log })
+        ? await startDockerMode({ runId, subnets: topology.vpc.subnets, vpcCidr: topology.vpc.cidrBlock, region, timeScale: clock.timeScale, dns: { store: hostRecords, zones: [topology.namespace] }, sgs: stores.ec2, stateFile: path.join(runDir, 'network.json'), events, log })
         : undefined;
     const network: { fabric: TaskNetwork; mode: NetworkMode | 'docker'; reason: string; close(): Promise<void> } = docker
       ? {
           fabric: docker.fabric,
           mode: 'docker',
-          reason: `docker: network ${docker.fabric.networkName} on ${docker.fabric.subnetNote}, containers at their ENI addresses; security groups are NOT enforced`,
+          reason: `docker: network ${docker.fabric.networkName} on ${docker.fabric.subnetNote}, containers at their ENI addresses; ${docker.fabric.isolationNote}`,
           close: () => docker.fabric.close(),
         }
       : await chooseNetwork({
@@ -234,9 +237,25 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
 
     seed(topology, stores, { account, region, awsEndpoint }, { 'escher/cognito-jwks-url': edgeTier.jwksUrl });
 
+    // docker mode with the LocalStack image present: Secrets Manager, IAM, STS and CloudWatch Logs
+    // are LocalStack's (seeded with the same secrets), behind a front that keeps the rest ours
+    const localstack = docker
+      ? (
+          await (await import('../runtime/docker/localstack.ts'))
+            .startLocalStackTier({ runId, edge: awsEndpoint, region, account, secrets: Object.fromEntries(stores.secrets.listSecrets().map((x) => [x.name, stores.secrets.getSecretValue(x.name).secretString ?? ''])), log })
+            .catch((e: Error) => (log(`localstack: did not start (${e.message.split('\n')[0]}); the harness's own providers serve its services`), { tier: undefined }))
+        ).tier
+      : undefined;
+    if (localstack) cleanups.push(() => localstack.stop());
+
     // SurrealDB as a host in the VPC, in the config's SurrealDB group. The deploy scripts create
     // that group later: it is named here, and the fabric resolves the name once it exists.
-    const surreal = await startEmbeddedDataTier({
+    // docker mode: SurrealDB runs as a container on the run's network (runtime/docker/surrealdb.ts);
+    // HARNESS_DOCKER_SURREAL=embedded keeps the in-process server, a harness host on the bridge
+    const startDataTier = docker && process.env.HARNESS_DOCKER_SURREAL !== 'embedded'
+      ? async (o: Parameters<typeof startEmbeddedDataTier>[0]) => (await import('../runtime/docker/surrealdb.ts')).startDockerDataTier({ ...o, runId, fabric: docker.fabric })
+      : startEmbeddedDataTier;
+    const surreal = await startDataTier({
       fabric,
       subnets: topology.vpc.subnets.map((s) => s.subnetId),
       securityGroups: topology.securityGroups.filter((g) => /surreal/i.test(g.name)).map((g) => g.name),
@@ -250,6 +269,24 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       log,
     });
     cleanups.push(() => surreal.close());
+
+    // the Anthropic Messages API stand-in, outside the VPC (the agents' SG allows 443 egress to it)
+    let anthropic: StartedAnthropicEgress | undefined;
+    try {
+      const fabricDns = fabric as Partial<StaticDns>;
+      anthropic = await startAnthropicEgress({
+        runDir,
+        runId,
+        internetIp: fabric.internetIp,
+        apiKey: SEEDED_SECRETS['escher/anthropic-api-key'],
+        dns: [dnsServer, ...(fabricDns.setStaticHost && fabricDns.deleteStaticHost ? [fabricDns as StaticDns] : [])],
+        events,
+        log,
+      });
+      cleanups.push(() => anthropic!.stop());
+    } catch (e) {
+      log(`Anthropic API stand-in not started: ${(e as Error).message}`);
+    }
 
     const deps: SchedulerDeps = {
       clock,
@@ -266,20 +303,21 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
           return { digest: r.digest, platforms: r.platforms, config: config && { ...config, env: { ...config.env, ...edgeTier.imageEnv } } };
         },
       },
-      secrets: { resolve: (valueFrom) => resolveEcsSecretValueFrom(stores.secrets, valueFrom) },
-      logs: { append: (group, stream, message, ts) => stores.logs.appendTaskLog(group, stream, message, ts) },
+      secrets: localstack?.secrets ?? { resolve: (valueFrom) => resolveEcsSecretValueFrom(stores.secrets, valueFrom) },
+      logs: ((inner: SchedulerDeps['logs']) => localstack?.logs(inner) ?? inner)({ append: (group, stream, message, ts) => stores.logs.appendTaskLog(group, stream, message, ts) }),
       registries: {
         register: (arn, id, attrs) => void stores.serviceDiscovery.registerInstance(arn, id, attrs),
         setHealth: (arn, id, status) => stores.serviceDiscovery.setHealth(arn, id, status),
         deregister: (arn, id) => void stores.serviceDiscovery.deregisterInstance(arn, id),
       },
       loadBalancing: elbSink(stores.elb),
+      ...(anthropic ? { taskTrust: anthropic.taskTrust } : {}),
     };
     const scheduler = new EcsScheduler(stores.ecs, deps, elbHooks(stores.ecs, stores.elb));
     scheduler.start();
     cleanups.push(() => scheduler.stop());
 
-    const cliEnv = await prepareCliEnvironment({ runDir, endpoint: awsEndpoint, region, timeScale: clock.timeScale, account, awsCli: opts.awsCli });
+    const cliEnv = await prepareCliEnvironment({ runDir, endpoint: localstack?.endpoint ?? awsEndpoint, region, timeScale: clock.timeScale, account, awsCli: opts.awsCli });
     const envFile = path.join(runDir, 'env');
     const exported = {
       ...cliEnv,
@@ -292,10 +330,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       HARNESS_DEPLOY_DIR: topology.deployDir,
       HARNESS_DNS: `${dns.host}:${dns.port}`,
       HARNESS_SURREAL_URL: surreal.url,
+      ...(anthropic ? { HARNESS_ANTHROPIC_URL: `https://${anthropic.host}:${anthropic.port}`, HARNESS_ANTHROPIC_CA: anthropic.ca.certFile } : {}),
       ...edgeTier.env,
     };
     writeEnvFile(envFile, exported);
-    events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, network: network.mode, networkReason: network.reason, timeScale: clock.timeScale, deployDir: topology.deployDir });
+    events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, network: network.mode, networkReason: network.reason, surrealdb: surreal.kind, localstack: localstack?.reason ?? 'not used', anthropic: anthropic?.summary ?? 'not started', timeScale: clock.timeScale, deployDir: topology.deployDir });
 
     // Ctrl-C or a kill during a scenario/benchmark still tears everything down (`up` has its own handler)
     if ((opts.kind ?? 'scenario') !== 'up') {
@@ -318,7 +357,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       clock,
       events,
       stores,
-      awsEndpoint,
+      awsEndpoint: localstack?.endpoint ?? awsEndpoint,
       dns,
       runtime,
       runtimeReason,
@@ -333,6 +372,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       networkReason: network.reason,
       dnsServer,
       edge: edgeTier,
+      anthropic,
       stop: async () => {
         events.append('harness.down', { runId });
         fs.writeFileSync(path.join(runDir, 'timeline.json'), JSON.stringify(events.all(), null, 1));

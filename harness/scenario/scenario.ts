@@ -59,6 +59,7 @@ export class Scenario {
     const s = new Scenario(name, h, `${cli.version} (${cli.bin})`);
     // says which fabric runs and, when security groups are not enforced, that isolation is unverified
     s.notes.push(`network: ${h.networkReason}`);
+    s.notes.push(h.anthropic ? h.anthropic.summary : 'Anthropic API stand-in: not started (see the run log)');
     return s;
   }
 

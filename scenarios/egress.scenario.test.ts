@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, request } from 'undici';
+import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
+import { SEEDED_SECRETS } from '../harness/scenario/harness.ts';
+import { EDGE_SEED } from '../harness/edge/seed.ts';
+import { ANTHROPIC_HOST } from '../harness/edge/anthropic/handlers.ts';
+import type { AnthropicCall } from '../harness/edge/anthropic/server.ts';
+import type { NetnsFabric } from '../harness/network/netns-fabric.ts';
+import { sgAllows, type SgGroup } from '../harness/network/sg-rules.ts';
+import { tcpProbe } from '../harness/network/probe.ts';
+
+/**
+ * Egress to the Anthropic Messages API (issue 4, item 6). The agents' security group allows
+ * 443 to 0.0.0.0/0; the stand-in serves https://api.anthropic.com outside the VPC. After
+ * deploy-all: an authenticated request through the ALB that needs analysis goes gateway →
+ * analysis agent → the API, and the stand-in records exactly that call, from an analysis-agent
+ * task, with the run's key and the right headers. Every task of a service whose groups lack
+ * 443 egress cannot even connect (dropped: a timeout); the agents can.
+ */
+const VERSION = 'v2.15.0';
+const PROBE_TIMEOUT_MS = 1500;
+const PROMPT = 'Which assets changed since the last deploy, and what is the risk?';
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+let s: Scenario;
+let run: ScriptRun;
+let tls: Agent;
+let bearer = '';
+
+async function alb(path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}) {
+  const r = await request(`${s.h.edge.albUrl}${path}`, {
+    method: (init.method ?? 'GET') as 'GET',
+    headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+    body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+    dispatcher: tls,
+    headersTimeout: 15_000,
+  });
+  const text = await r.body.text();
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: r.statusCode, text, body };
+}
+
+function calls(): AnthropicCall[] {
+  return s.h.anthropic?.standIn.calls() ?? [];
+}
+
+function sgOfService(ecsService: string): string[] {
+  return s.service(ecsService).service.networkConfiguration?.awsvpcConfiguration?.securityGroups ?? [];
+}
+
+describe('scenario egress: the agents reach the Anthropic API outside the VPC, nobody else does', () => {
+  beforeAll(async () => {
+    s = await Scenario.start('egress');
+    const ca = s.h.edge.front.certificatePem;
+    tls = new Agent({ connect: ca ? { ca } : {} });
+    run = await s.runScript('deploy-all.sh', [VERSION]);
+  });
+  afterAll(async () => {
+    await tls?.close();
+    await s?.finish();
+  });
+
+  it('deploy-all.sh exits 0 and the stand-in serves https://api.anthropic.com', async () => {
+    await s.check(`deploy-all.sh ${VERSION} exits 0`, () => {
+      expect(run.exitCode, run.output.split('\n').slice(-15).join('\n')).toBe(0);
+      return { observed: `exit ${run.exitCode}` };
+    });
+    await s.check('the Anthropic API stand-in is up, outside the VPC', () => {
+      const a = s.h.anthropic;
+      expect(a, 'h.anthropic (see the run log for why it did not start)').toBeDefined();
+      if (s.h.networkMode !== 'loopback') expect(a!.placement, `${s.h.networkMode} mode: the fabric's internet address`).toBe('internet');
+      return { observed: a!.summary };
+    });
+  });
+
+  it('an authenticated request through the ALB that needs analysis reaches the API from an analysis-agent task', async () => {
+    const elb = s.h.stores.elb;
+    const listenerArn = s.h.edge.listenerArn;
+    // a bearer token is checked by a jwt-validation rule (the seed's authenticate-cognito rule reads only its cookie):
+    // move the seed's rule (priority 1, /*) behind one for /api/* that validates the pool's access tokens
+    const rules = (await s.aws(['elbv2', 'describe-rules', '--listener-arn', listenerArn])).json.Rules as any[];
+    const seed = rules.find((r) => r.Priority === '1');
+    const tgArn: string = seed.Actions.find((a: any) => a.Type === 'forward').TargetGroupArn;
+    const moved = await s.aws(['elbv2', 'set-rule-priorities', '--rule-priorities', `RuleArn=${seed.RuleArn},Priority=100`]);
+    expect(moved.code, moved.stderr).toBe(0);
+    elb.createRule({
+      ListenerArn: listenerArn,
+      Priority: 10,
+      Conditions: [{ Field: 'path-pattern', Values: ['/api/*'] }],
+      Actions: [
+        { Type: 'jwt-validation', Order: 1, JwtValidationConfig: { JwksEndpoint: s.h.edge.jwksUrl, Issuer: s.h.edge.issuer, AdditionalClaims: [{ Name: 'token_use', Format: 'single-string', Values: ['access'] }] } },
+        { Type: 'forward', Order: 2, TargetGroupArn: tgArn },
+      ],
+    });
+    bearer = `Bearer ${s.h.stores.cognito.issueTokens(s.h.edge.poolId, s.h.edge.clientId, EDGE_SEED.testUser).AccessToken}`;
+
+    await s.check('without a token: 401 from the ALB, and nothing reaches the API', async () => {
+      const before = calls().length;
+      const r = await alb('/api/analysis', { method: 'POST', body: { prompt: PROMPT } });
+      expect(r.status).toBe(401);
+      expect(calls().length).toBe(before);
+      return { observed: `${r.status}; API calls ${calls().length - before}` };
+    });
+
+    let answer: any;
+    const before = calls().length;
+    await s.check('POST /api/analysis with a valid access token → 200 with the analysis', async () => {
+      const r = await alb('/api/analysis', { method: 'POST', headers: { authorization: bearer }, body: { prompt: PROMPT } });
+      expect(r.status, r.text.slice(0, 300)).toBe(200);
+      expect(r.body).toMatchObject({ service: 'analysis-agent', analysis: expect.stringContaining(PROMPT.slice(0, 40)), messageId: expect.stringMatching(/^msg_/) });
+      answer = r.body;
+      return { observed: `200 ${r.body.messageId}: ${String(r.body.analysis).slice(0, 70)}…` };
+    });
+
+    const agentIps = s.runningTasks('escher-analysis-agent').map((t) => t.ip);
+    await s.check('the stand-in recorded exactly that call: POST /v1/messages, the run key (sha256), anthropic-version, the prompt', async () => {
+      const got = calls().slice(before);
+      expect(got.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual(['POST /v1/messages 200']);
+      const c = got[0]!;
+      expect(c.keySha256).toBe(sha256(SEEDED_SECRETS['escher/anthropic-api-key']));
+      expect(c.headers['x-api-key']).toBe('<redacted>');
+      expect(c.headers['anthropic-version']).toBe('2023-06-01');
+      expect(c.headers.host).toBe(new URL(s.h.anthropic!.baseUrl).host);
+      expect(c.body).toMatchObject({ model: expect.stringMatching(/^claude-/), max_tokens: expect.any(Number), messages: [{ role: 'user', content: PROMPT }] });
+      expect(c.messageId).toBe(answer.messageId);
+      return { observed: `${c.method} ${c.path} from ${c.source} → ${c.status} ${c.messageId}; key sha256 ${c.keySha256!.slice(0, 12)}…, host ${c.headers.host}` };
+    });
+
+    const c = calls().slice(before)[0];
+    if (s.h.networkMode === 'loopback') {
+      s.notVerified(`the call came from an analysis-agent task's ENI address (${agentIps.join(', ')})`, `loopback mode: tasks share the host's network, their outgoing connections leave from ${c?.source ?? '127.0.0.1'}`);
+    } else {
+      await s.check(`the call came from an analysis-agent task's ENI address (${agentIps.join(', ')})`, () => {
+        expect(agentIps).toContain(c?.source);
+        return { observed: c?.source };
+      });
+    }
+  });
+
+  it('security groups: only tasks whose groups allow 443 egress can connect to api.anthropic.com:443', async () => {
+    const groups = new Map<string, SgGroup>(s.h.stores.ec2.listSecurityGroups().map((g) => [g.groupId, g as SgGroup]));
+    const fabric = s.h.fabric as Partial<NetnsFabric>;
+    const apiIp = s.h.anthropic?.host ?? '';
+    const view = { groups, members: new Map<string, Set<string>>(), resolverIp: fabric.resolverIp ?? '' };
+    const mustReach = ['analysis-agent', 'playbook-agent'];
+    let saw = { reach: 0, blocked: 0 };
+    for (const m of s.h.topology.services) {
+      const sgs = sgOfService(m.ecsService);
+      const expected = sgAllows({ ip: '0.0.0.0', groupIds: sgs }, { ip: apiIp }, 'tcp', 443, view);
+      const want = expected.allowed ? 'open' : 'blocked';
+      if (mustReach.includes(m.name)) expect(want, `${m.name}'s groups (${sgs.join(',')}) should allow 443 egress`).toBe('open');
+      for (const t of s.runningTasks(m)) {
+        const name = `${m.name} ${t.ip} → ${ANTHROPIC_HOST}:443`;
+        const netns = fabric.netnsOfIp?.(t.ip);
+        if (!s.h.isolationEnforced || !netns) {
+          s.notVerified(name, `${s.h.networkMode} mode: security groups are not enforced on this path (the rules say ${want}: ${expected.why})`);
+          continue;
+        }
+        await s.check(name, async () => {
+          const [p] = await tcpProbe({ netns }, [`${ANTHROPIC_HOST}:443`], PROBE_TIMEOUT_MS);
+          expect(p!.result, `${p!.result}${p!.code ? ` ${p!.code}` : ''} (${expected.why})`).toBe(want);
+          if (want === 'open') saw.reach++;
+          else saw.blocked++;
+          return { expected: want, observed: `${p!.result}${p!.code ? ` (${p!.code})` : ''} in ${p!.ms} ms`, detail: expected.why };
+        });
+      }
+    }
+    if (s.h.isolationEnforced) {
+      // the check says something: both outcomes occurred
+      expect(saw.reach).toBeGreaterThan(0);
+      expect(saw.blocked).toBeGreaterThan(0);
+    }
+  });
+
+  it('a wrong key: the agent gets a 401 from the API and reports it clearly (502 through the gateway)', async () => {
+    const wrong = 'sk-ant-harness-wrong-key-for-the-egress-scenario';
+    const put = await s.aws(['secretsmanager', 'put-secret-value', '--secret-id', 'escher/anthropic-api-key', '--secret-string', wrong]);
+    expect(put.code, put.stderr).toBe(0);
+    const cluster = s.h.topology.cluster;
+    const upd = await s.aws(['ecs', 'update-service', '--cluster', cluster, '--service', 'escher-analysis-agent', '--force-new-deployment']);
+    expect(upd.code, upd.stderr).toBe(0);
+    const depId: string = upd.json.service.deployments[0].id;
+    await s.until(
+      'the analysis agent redeployed with the new secret value',
+      () => {
+        const svc = s.service('escher-analysis-agent').service;
+        return svc.deployments?.length === 1 && svc.deployments[0]!.id === depId && s.runningTasks('escher-analysis-agent').length === (svc.desiredCount ?? 1);
+      },
+      120_000,
+    );
+    const before = calls().length;
+    await s.check('with the wrong key: 502 naming the API 401 authentication_error; the stand-in saw the wrong key', async () => {
+      const r = await alb('/api/analysis', { method: 'POST', headers: { authorization: bearer }, body: { prompt: PROMPT } });
+      expect(r.status, r.text.slice(0, 300)).toBe(502);
+      expect(r.body.upstream).toMatchObject({ status: 401, type: 'authentication_error' });
+      expect(r.body.error).toMatch(/Anthropic API answered 401 authentication_error/);
+      const got = calls().slice(before);
+      expect(got.map((c) => c.status)).toEqual([401]);
+      expect(got[0]!.keySha256).toBe(sha256(wrong));
+      expect(JSON.stringify(got)).not.toContain(wrong);
+      return { observed: `${r.status}: ${r.body.error}` };
+    });
+  });
+});
