@@ -39,7 +39,16 @@ export async function run(): Promise<BenchResult[]> {
   const selects = Number(process.env.BENCH_SURREAL_SELECTS ?? 1500);
   const inserts = Number(process.env.BENCH_SURREAL_INSERTS ?? 200);
 
-  const server = await startSurrealServer({ credentials: ROOT });
+  // the server layer's own time per frame: arrival → reply handed to the socket, minus the engine call
+  let layer: number[] | undefined;
+  const server = await startSurrealServer({
+    credentials: ROOT,
+    onFrameTiming: (t) => {
+      if (layer && t.method === 'query') layer.push((t.totalNs - t.engineNs) / 1e6);
+    },
+  });
+  const layerSel: number[] = [];
+  const layerIns: number[] = [];
   const remote = new Surreal({ engines: createRemoteEngines(), websocketImpl: WebSocket as unknown as typeof globalThis.WebSocket });
   const local = new Surreal({ engines: createNodeEngines() });
   const extra: Surreal[] = [];
@@ -54,14 +63,18 @@ export async function run(): Promise<BenchResult[]> {
     const selLocal: number[] = [];
     const rounds = 5;
     for (let r = 0; r < rounds; r++) {
+      layer = layerSel;
       selRemote.push(...(await timeEach(selects / rounds, r === 0 ? 200 : 20, () => remote.query('SELECT * FROM bench:1'))));
+      layer = undefined;
       selLocal.push(...(await timeEach(selects / rounds, r === 0 ? 200 : 20, () => local.query('SELECT * FROM bench:1'))));
     }
     const insRemote: number[] = [];
     const insLocal: number[] = [];
     let k = 0;
     for (let r = 0; r < rounds; r++) {
+      layer = layerIns;
       insRemote.push(...(await timeEach(inserts / rounds, r === 0 ? 20 : 2, () => remote.query('INSERT INTO bench_rows $rows', { rows: rows(k++) }))));
+      layer = undefined;
       insLocal.push(...(await timeEach(inserts / rounds, r === 0 ? 20 : 2, () => local.query('INSERT INTO bench_rows $rows', { rows: rows(k++) }))));
     }
 
@@ -104,6 +117,22 @@ export async function run(): Promise<BenchResult[]> {
         baseline: { name: 'same insert, SDK → engine in-process', value: round(il) },
         ratio: round(ir / il),
         note: `server layer + WebSocket add ${round(ir - il)} ms at p50 (${verdict(ir - il)}); n=${insRemote.length}`,
+      },
+      {
+        name: "surreal: the server layer's own time per simple select frame p50 (arrival → reply handed to the socket, engine call excluded)",
+        value: round(p50(layerSel)),
+        unit: 'ms',
+        baseline: { name: 'the whole round trip over WebSocket, p50', value: round(sr) },
+        ratio: round(p50(layerSel) / sr),
+        note: `${verdict(p50(layerSel))} for the server layer alone; n=${layerSel.length}`,
+      },
+      {
+        name: "surreal: the server layer's own time per 100-row INSERT frame p50 (engine call excluded)",
+        value: round(p50(layerIns)),
+        unit: 'ms',
+        baseline: { name: 'the whole round trip over WebSocket, p50', value: round(ir) },
+        ratio: round(p50(layerIns) / ir),
+        note: `${verdict(p50(layerIns))} for the server layer alone; the rest of the end-to-end difference is the WebSocket hop and the SDK's WebSocket engine; n=${layerIns.length}`,
       },
       {
         name: 'surreal: throughput, 8 concurrent clients (8 connections) → embedded server',

@@ -60,6 +60,12 @@ export interface SurrealServerOptions {
   log?: (line: string) => void;
   /** the harness event log (timeline): surrealdb.started / surrealdb.stopped */
   events?: { append(type: string, fields?: Record<string, unknown>): unknown };
+  /**
+   * Called once per WebSocket RPC frame with where its time went (for the benchmark): from the
+   * frame's arrival to its reply being handed to the socket, and the part of that spent in the
+   * engine call. Frames of one connection are measured as they are served one after another.
+   */
+  onFrameTiming?: (t: { method: string; totalNs: number; engineNs: number }) => void;
 }
 
 export interface SurrealServerStats {
@@ -93,6 +99,9 @@ class RpcConnection {
   readonly lives = new Set<string>();
   private barrier: Promise<unknown>;
   closed = false;
+  /** with timing on: the last frame's engine call (ns) and method */
+  lastEngineNs = 0;
+  lastMethod = '';
 
   constructor(
     private readonly server: SurrealServer,
@@ -163,7 +172,12 @@ class RpcConnection {
     parts.push(['session', cborUuid(engineSession)]);
     let out: Uint8Array;
     try {
+      const t0 = this.server.timing ? process.hrtime.bigint() : 0n;
       out = await this.server.engineCall(cborMap(parts));
+      if (this.server.timing) {
+        this.lastEngineNs = Number(process.hrtime.bigint() - t0);
+        this.lastMethod = method;
+      }
     } catch (e) {
       return reply(id, rpcError(-32000, 'Internal', `There was a problem with the database: ${(e as Error).message}`), true);
     }
@@ -249,7 +263,11 @@ export class SurrealServer {
   private readonly host: string;
   private readonly log: (line: string) => void;
 
+  /** true when the options ask for per-frame timings */
+  readonly timing: boolean;
+
   constructor(private readonly opts: SurrealServerOptions) {
+    this.timing = !!opts.onFrameTiming;
     this.host = opts.host ?? '127.0.0.1';
     this.wantedPort = opts.port ?? 0;
     this.log = opts.log ?? (() => {});
@@ -493,9 +511,15 @@ export class SurrealServer {
         ws.send(reply(undefined, rpcError(-32700, 'Validation', 'Parse error: a text frame is not a CBOR RPC frame', { kind: 'Parse' }), true));
         return;
       }
+      const t0 = this.timing ? process.hrtime.bigint() : 0n;
       const frame = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
       void conn.handle(frame).then((out) => {
         if (ws.readyState === ws.OPEN) ws.send(out);
+        if (this.timing) {
+          this.opts.onFrameTiming!({ method: conn.lastMethod, totalNs: Number(process.hrtime.bigint() - t0), engineNs: conn.lastEngineNs });
+          conn.lastEngineNs = 0;
+          conn.lastMethod = '';
+        }
       });
     });
     ws.on('close', () => {
