@@ -71,6 +71,16 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     required: true,
   });
 
+  const openssl = has('openssl') ? out('openssl', ['version']) : undefined;
+  checks.push({
+    name: 'openssl',
+    level: openssl ? 'ok' : 'warn',
+    detail: openssl ?? 'not found: the ALB front serves no HTTPS listener and the Anthropic API stand-in does not start (scenarios auth and egress fail)',
+    fix: 'apt-get install openssl (certificates for the ALB HTTPS listener and the run CA that signs api.anthropic.com)',
+    aptPackage: 'openssl',
+    required: false,
+  });
+
   const loop = await canBindLoopback('127.100.1.10');
   checks.push({
     name: 'per-task loopback addresses',
