@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTestControlPlane } from './testing.ts';
+import { makeTestControlPlane, registerFargateTaskDefinition } from './testing.ts';
 import { EcsScheduler } from './scheduler.ts';
 import { ElbStore, TARGET_HEALTH } from '../aws/elbv2/store.ts';
 import { elbHooks, elbSink } from './load-balancers.ts';
@@ -27,16 +27,7 @@ function setup() {
   const tg = elb.createTargetGroup({ Name: 'tg', Protocol: 'HTTP', Port: 8080, VpcId: 'vpc-1', TargetType: 'ip' });
   elb.createListener({ LoadBalancerArn: lb.LoadBalancerArn!, Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] });
   elb.modifyTargetGroupAttributes(tg.TargetGroupArn!, [{ Key: 'deregistration_delay.timeout_seconds', Value: '10' }]);
-  const td = cp.store.registerTaskDefinition({
-    family: 'app',
-    executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
-    networkMode: 'awsvpc',
-    requiresCompatibilities: ['FARGATE'],
-    cpu: '256',
-    memory: '512',
-    runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' },
-    containerDefinitions: [{ name: 'app', image: IMG, portMappings: [{ containerPort: 8080 }], healthCheck: { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 2 } }],
-  });
+  const td = registerFargateTaskDefinition(cp.store, [{ name: 'app', image: IMG, portMappings: [{ containerPort: 8080 }], healthCheck: { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 2 } }]);
   const svc = cp.store.createService({
     cluster: 'c1',
     serviceName: 'web',

@@ -1,27 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTestControlPlane } from './testing.ts';
+import { makeTestControlPlane, registerFargateTaskDefinition } from './testing.ts';
 
 const IMG = (tag: string) => `123456789012.dkr.ecr.us-west-1.amazonaws.com/app:${tag}`;
 
 function taskDef(store: any, tag: string, extra: Record<string, any> = {}) {
-  return store.registerTaskDefinition({
-    family: 'app',
-    executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
-    networkMode: 'awsvpc',
-    requiresCompatibilities: ['FARGATE'],
-    cpu: '256',
-    memory: '512',
-    runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' },
-    containerDefinitions: [
-      {
-        name: 'app',
-        image: IMG(tag),
-        portMappings: [{ containerPort: 8080 }],
-        healthCheck: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health || exit 1'], interval: 5, timeout: 2, retries: 2 },
-        ...extra,
-      },
-    ],
-  });
+  return registerFargateTaskDefinition(store, [
+    {
+      name: 'app',
+      image: IMG(tag),
+      portMappings: [{ containerPort: 8080 }],
+      healthCheck: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health || exit 1'], interval: 5, timeout: 2, retries: 2 },
+      ...extra,
+    },
+  ]);
 }
 
 const NET = { awsvpcConfiguration: { subnets: ['subnet-1'], securityGroups: [] } };

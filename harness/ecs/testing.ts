@@ -88,3 +88,17 @@ export function makeTestControlPlane(images: Record<string, { arch?: string; fau
   store.createCluster({ clusterName: 'c1' });
   return { clock, events, store, runtime, scheduler, deps };
 }
+
+/** Registers family `app` as a Fargate ARM64 awsvpc task definition (256/512) with the given containers. */
+export function registerFargateTaskDefinition(store: EcsStore, containerDefinitions: Record<string, any>[]) {
+  return store.registerTaskDefinition({
+    family: 'app',
+    executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+    networkMode: 'awsvpc',
+    requiresCompatibilities: ['FARGATE'],
+    cpu: '256',
+    memory: '512',
+    runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' },
+    containerDefinitions,
+  });
+}

@@ -6,7 +6,7 @@ import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { CloudWatchLogsClient, DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient, ListClustersCommand } from '@aws-sdk/client-ecs';
 import { localStackChoice, serviceOf, startForwardingFront, startLocalStackTier, type ForwardingFront } from './localstack.ts';
-import { makeTestControlPlane } from '../../ecs/testing.ts';
+import { makeTestControlPlane, registerFargateTaskDefinition } from '../../ecs/testing.ts';
 
 interface Seen {
   method: string;
@@ -142,25 +142,16 @@ describe('LocalStack serving Secrets Manager for the ECS scheduler (stand-in Loc
   it('the scheduler starts a task with the values LocalStack served, and fails one as ECS does when LocalStack has no such secret/key', async () => {
     cp = makeTestControlPlane({ 'img:v1': {} });
     cp.deps.secrets = tier.secrets;
-    const td = cp.store.registerTaskDefinition({
-      family: 'app',
-      executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
-      networkMode: 'awsvpc',
-      requiresCompatibilities: ['FARGATE'],
-      cpu: '256',
-      memory: '512',
-      runtimePlatform: { cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' },
-      containerDefinitions: [
-        {
-          name: 'app',
-          image: 'img:v1',
-          secrets: [
-            { name: 'ANTHROPIC_API_KEY', valueFrom: ARN('escher/anthropic-api-key') },
-            { name: 'SURREAL_PASS', valueFrom: `${ARN('escher/surrealdb-root')}:password::` },
-          ],
-        },
-      ],
-    });
+    const td = registerFargateTaskDefinition(cp.store, [
+      {
+        name: 'app',
+        image: 'img:v1',
+        secrets: [
+          { name: 'ANTHROPIC_API_KEY', valueFrom: ARN('escher/anthropic-api-key') },
+          { name: 'SURREAL_PASS', valueFrom: `${ARN('escher/surrealdb-root')}:password::` },
+        ],
+      },
+    ]);
     const net = { awsvpcConfiguration: { subnets: ['subnet-1'], securityGroups: [] } };
     const before = ls.seen.length;
     const t = cp.store.createTask({ clusterName: 'c1', taskDefinition: td, launchType: 'FARGATE', networkConfiguration: net });
