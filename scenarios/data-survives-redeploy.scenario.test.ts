@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
-import { requestJson } from '../harness/data/task-request.ts';
+import { gatewayApi } from './support.ts';
 
 /**
  * Data outlives its clients: assets written through the gateway (→ context engine → asset
@@ -18,24 +18,6 @@ const written: Record<string, unknown>[] = [];
 const before = new Map<string, { taskDefinition: string; tasks: string[] }>();
 let writeError: string | undefined;
 
-function gatewayUrl(): string {
-  const t = s.runningTasks(s.serviceModel('gateway'))[0];
-  if (!t) throw new Error('no running gateway task');
-  return `http://${t.ip}:${s.serviceModel('gateway').containerPort}`;
-}
-
-/**
- * A request to the gateway task, sent from where the gateway stands (its own namespace in
- * netns mode, where the security groups would drop the harness host; the host otherwise).
- * TODO(lead): through the ALB front once it lands.
- */
-async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const url = `${gatewayUrl()}${path}`;
-  const netns = (s.h.fabric as { netnsOfIp?: (ip: string) => string | undefined }).netnsOfIp?.(new URL(url).hostname);
-  const r = await requestJson(url, { method, body, netns, timeoutMs: 15_000 });
-  return { status: r.status, body: r.body };
-}
-
 describe(`scenario data-survives-redeploy: write through the gateway, deploy.sh ${REDEPLOYED.join(' + ')} ${NEXT}, read back`, () => {
   beforeAll(async () => {
     s = await Scenario.start('data-survives-redeploy', { surrealStorage: 'disk' });
@@ -48,7 +30,7 @@ describe(`scenario data-survives-redeploy: write through the gateway, deploy.sh 
         { name: 'topology.json', kind: 'context', size: 2048, nested: { region: 'us-west-1', azs: ['a', 'c'] } },
         { name: 'ünïcödé "quoted" \\ name', kind: 'note', empty: {}, nothing: null },
       ]) {
-        const r = await api('POST', '/api/assets', fields);
+        const r = await gatewayApi(s, 'POST', '/api/assets', fields);
         if (r.status !== 201) throw new Error(`POST /api/assets answered ${r.status}: ${JSON.stringify(r.body)}`);
         written.push(r.body);
       }
@@ -105,14 +87,14 @@ describe(`scenario data-survives-redeploy: write through the gateway, deploy.sh 
     await s.check('every asset reads back unchanged by id, and the list holds them in order', async () => {
       expect(written).toHaveLength(3);
       for (const w of written) {
-        const r = await api('GET', `/api/assets/${encodeURIComponent(String(w.id))}`);
+        const r = await gatewayApi(s, 'GET', `/api/assets/${encodeURIComponent(String(w.id))}`);
         expect(r.status).toBe(200);
         expect(r.body).toEqual(w);
       }
-      const list = await api('GET', '/api/assets');
+      const list = await gatewayApi(s, 'GET', '/api/assets');
       expect(list.status).toBe(200);
       expect(list.body.assets).toEqual(written);
-      return { observed: `${written.length}/${written.length} identical (id, createdAt, fields) via ${gatewayUrl()}` };
+      return { observed: `${written.length}/${written.length} identical (id, createdAt, fields) via ${new URL(list.url).host}` };
     });
   });
 });

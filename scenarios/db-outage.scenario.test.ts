@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
-import { requestJson } from '../harness/data/task-request.ts';
+import { gatewayApi } from './support.ts';
 import type { TimelineEvent } from '../harness/events.ts';
 
 /**
@@ -27,24 +27,6 @@ let healthDuring: { status: number; body: any } | undefined;
 let setupError: string | undefined;
 
 const ecsName = () => s.serviceModel(SVC).ecsService;
-
-function gatewayUrl(): string {
-  const t = s.runningTasks(s.serviceModel('gateway'))[0];
-  if (!t) throw new Error('no running gateway task');
-  return `http://${t.ip}:${s.serviceModel('gateway').containerPort}`;
-}
-
-/**
- * A request to the gateway task, sent from where the gateway stands (its own namespace in
- * netns mode, where the security groups would drop the harness host; the host otherwise).
- * TODO(lead): through the ALB front once it lands.
- */
-async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const url = `${gatewayUrl()}${path}`;
-  const netns = (s.h.fabric as { netnsOfIp?: (ip: string) => string | undefined }).netnsOfIp?.(new URL(url).hostname);
-  const r = await requestJson(url, { method, body, netns, timeoutMs: 15_000 });
-  return { status: r.status, body: r.body };
-}
 
 const events = (from = 0): TimelineEvent[] => s.h.events.all().filter((e) => e.seq >= from);
 /** the task (any status) of the asset store with this id */
@@ -80,7 +62,7 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
     if (run.exitCode !== 0) return;
     try {
       for (const name of ['before-1', 'before-2']) {
-        const r = await api('POST', '/api/assets', { name, kind: 'outage-test' });
+        const r = await gatewayApi(s, 'POST', '/api/assets', { name, kind: 'outage-test' });
         if (r.status !== 201) throw new Error(`POST /api/assets answered ${r.status}: ${JSON.stringify(r.body)}`);
         written.push(r.body);
       }
@@ -93,7 +75,7 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
         healthDuring = { status: r.status, body: r.body };
       }
       s.h.events.append('scenario.request', { what: 'POST /api/assets through the gateway' });
-      duringOutage = await api('POST', '/api/assets', { name: 'during-outage', kind: 'outage-test' });
+      duringOutage = await gatewayApi(s, 'POST', '/api/assets', { name: 'during-outage', kind: 'outage-test' });
       s.h.events.append('scenario.request', { what: `→ ${duringOutage.status} ${JSON.stringify(duringOutage.body).slice(0, 160)}` });
       // the first task fails its health checks, and so does its replacement: no task can be healthy without the database
       await s.until(`ECS stops two ${SVC} tasks in a row with "${HEALTH_REASON}"`, () => healthStops(outageSeq).length >= 2, OUTAGE_WAIT_MS);
@@ -165,7 +147,7 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
       return { observed: `steady ${((steady.t - s.h.events.all()[restartSeq]!.t) / 1000).toFixed(2)} s after SurrealDB started; running ${st.runningCount}/${st.desiredCount}` };
     });
     await s.check('the assets from before the outage read back; the failed write left nothing', async () => {
-      const list = await api('GET', '/api/assets');
+      const list = await gatewayApi(s, 'GET', '/api/assets');
       expect(list.status).toBe(200);
       expect(list.body.assets).toEqual(written);
       const [assets, evts, stray] = await s.h.surreal.sql(
@@ -179,9 +161,9 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
       return { observed: `${count(assets)} asset rows = ${count(evts)} asset_event rows; none named during-outage` };
     });
     await s.check('writes work again through the gateway', async () => {
-      const r = await api('POST', '/api/assets', { name: 'after', kind: 'outage-test' });
+      const r = await gatewayApi(s, 'POST', '/api/assets', { name: 'after', kind: 'outage-test' });
       expect(r.status).toBe(201);
-      expect((await api('GET', `/api/assets/${r.body.id}`)).body).toEqual(r.body);
+      expect((await gatewayApi(s, 'GET', `/api/assets/${r.body.id}`)).body).toEqual(r.body);
       return { observed: `201 ${r.body.id}` };
     });
   });

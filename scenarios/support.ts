@@ -1,5 +1,6 @@
 import type { Scenario } from '../harness/scenario/scenario.ts';
 import type { ServiceModel } from '../harness/topology/model.ts';
+import { requestJson } from '../harness/data/task-request.ts';
 
 /** The health path a service's container health check curls (from its task definition). */
 export function healthPath(m: ServiceModel): string {
@@ -45,4 +46,19 @@ export function traceHops(body: any): string[] {
   };
   walk(body);
   return out;
+}
+
+/**
+ * A JSON request to a running gateway task, sent from where the gateway stands (its own
+ * namespace in netns and docker mode, where the security groups drop the harness host; the
+ * host in loopback mode). For requests that skip the ALB on purpose (data scenarios).
+ */
+export async function gatewayApi(s: Scenario, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any; url: string }> {
+  const gw = s.serviceModel('gateway');
+  const t = s.runningTasks(gw)[0];
+  if (!t) throw new Error('no running gateway task');
+  const netns = (s.h.fabric as { netnsOfIp?: (ip: string) => string | undefined }).netnsOfIp?.(t.ip);
+  const url = `http://${t.ip}:${gw.containerPort}${path}`;
+  const r = await requestJson(url, { method, body, netns, timeoutMs: 15_000 });
+  return { status: r.status, body: r.body, url };
 }
