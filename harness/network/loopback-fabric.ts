@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { HostAttachment, TaskEni, TaskNetwork } from '../ecs/deps.ts';
+import { candidateSubnets, newEniIdentity } from './eni.ts';
 
 export interface SubnetInfo {
   subnetId: string;
@@ -31,18 +32,14 @@ export class LoopbackFabric implements TaskNetwork {
   }
 
   async attach(taskId: string, subnets: string[], _securityGroups: string[]): Promise<TaskEni> {
-    const wanted = subnets.length ? subnets : [this.subnets[0]!.subnetId];
     // spread tasks across the service's subnets (AZs), as ECS does
-    const candidates = this.subnets.map((s, i) => ({ s, i })).filter(({ s }) => wanted.includes(s.subnetId));
-    if (candidates.length === 0) throw new Error(`The subnet ID '${wanted.join(', ')}' does not exist`);
+    const candidates = candidateSubnets(this.subnets, subnets);
     const pick = candidates[this.used.size % candidates.length]!;
     const ip = this.allocate(pick.i);
     this.used.set(taskId, ip);
-    const mac = `0a:${randomBytes(5).toString('hex').match(/../g)!.join(':')}`;
     return {
-      eniId: `eni-${randomBytes(9).toString('hex').slice(0, 17)}`,
+      ...newEniIdentity(),
       ip,
-      mac,
       subnetId: pick.s.subnetId,
       availabilityZone: pick.s.availabilityZone,
       privateDnsName: `ip-${ip.replace(/\./g, '-')}.${this.region}.compute.internal`,

@@ -30,11 +30,11 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
 import type { HostAttachment, TaskEni, TaskNetwork } from '../ecs/deps.ts';
 import { LoopbackFabric, type SubnetInfo } from './loopback-fabric.ts';
 import { cidrsOverlap, inCidr, parseCidr, type HostEni, type SgGroup, type SgView } from './sg-rules.ts';
 import { IP_BIN, NFT_BIN, NSENTER_BIN, SgEnforcer, run, type EnforcedEni, type SgSource } from './sg-enforcer.ts';
+import { candidateSubnets, internetIpOf, newEniIdentity, writeStateFile } from './eni.ts';
 
 // ------------------------------------------------------------------ names
 
@@ -322,8 +322,7 @@ export class NetnsFabric implements TaskNetwork {
     this.prefixLen = vpc.bits;
     this.routerIp = intToIp(vpc.base + 1);
     this.resolverIp = intToIp(vpc.base + 2);
-    const h = createHash('sha256').update(opts.runId).digest();
-    this.internetIp = `198.18.${h[0]! % 250}.${(h[1]! % 250) + 2}`;
+    this.internetIp = internetIpOf(opts.runId);
     this.resolver = new ResolverListener(opts.dns);
     this.sg = new SgEnforcer<EniRecord, HostRecord>({ table: this.names.table, resolverIp: this.resolverIp, sgs: opts.sgs, events: opts.events });
   }
@@ -377,11 +376,9 @@ export class NetnsFabric implements TaskNetwork {
   // -------------------------------------------------------------- addresses
 
   private allocate(subnetIds: string[]): { ip: string; subnet: SubnetInfo } {
-    const wanted = subnetIds.length ? subnetIds : [this.opts.subnets[0]!.subnetId];
-    const candidates = this.opts.subnets.filter((s) => wanted.includes(s.subnetId));
-    if (candidates.length === 0) throw new Error(`The subnet ID '${wanted.join(', ')}' does not exist`);
+    const candidates = candidateSubnets(this.opts.subnets, subnetIds);
     for (let k = 0; k < candidates.length; k++) {
-      const subnet = candidates[(this.placed + k) % candidates.length]!;
+      const subnet = candidates[(this.placed + k) % candidates.length]!.s;
       const c = parseCidr(subnet.cidrBlock)!;
       const size = 2 ** (32 - c.bits);
       for (let tries = 0; tries < size; tries++) {
@@ -397,7 +394,7 @@ export class NetnsFabric implements TaskNetwork {
         return { ip, subnet };
       }
     }
-    throw new Error(`no free address left in subnet(s) ${wanted.join(', ')}`);
+    throw new Error(`no free address left in subnet(s) ${candidates.map((c) => c.s.subnetId).join(', ')}`);
   }
 
   // -------------------------------------------------------------- TaskNetwork
@@ -408,7 +405,7 @@ export class NetnsFabric implements TaskNetwork {
     const n = ++this.counter;
     const netns = this.names.taskNetns(n);
     const veth = this.names.taskVeth(n);
-    const mac = `0a:${randomBytes(5).toString('hex').match(/../g)!.join(':')}`;
+    const { eniId, mac } = newEniIdentity();
     const rec: EniRecord = { taskId, ip, netns, veth, groupIds: [...securityGroups] };
     try {
       const etc = path.join('/etc/netns', netns);
@@ -434,7 +431,7 @@ export class NetnsFabric implements TaskNetwork {
     this.writeState();
     await this.reapply('attach');
     return {
-      eniId: `eni-${randomBytes(9).toString('hex').slice(0, 17)}`,
+      eniId,
       ip,
       mac,
       subnetId: subnet.subnetId,
@@ -546,14 +543,7 @@ export class NetnsFabric implements TaskNetwork {
   }
 
   private writeState(): void {
-    if (!this.opts.stateFile) return;
-    try {
-      const tmp = `${this.opts.stateFile}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(this.state(), null, 1));
-      fs.renameSync(tmp, this.opts.stateFile);
-    } catch {
-      /* the run dir is gone */
-    }
+    writeStateFile(this.opts.stateFile, this.state());
   }
 
   // -------------------------------------------------------------- enforcement

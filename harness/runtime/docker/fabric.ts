@@ -25,7 +25,7 @@
  * internet": containers reach it through their default route, and no group filters it there.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type Dockerode from 'dockerode';
 import { getContainerRuntimeClient } from 'testcontainers';
@@ -37,6 +37,7 @@ import { IP_BIN, run, SgEnforcer, type EnforcedEni, type SgSource } from '../../
 import type { HostEni, SgView } from '../../network/sg-rules.ts';
 import { HARNESS_LABEL } from './images.ts';
 import { GATE_MARKER, gateTokenOf, LABEL_OWNER_PID, LABEL_RUN_ID } from './docker-runtime.ts';
+import { candidateSubnets, internetIpOf, newEniIdentity, writeStateFile } from '../../network/eni.ts';
 
 export interface DockerSubnet {
   subnetId: string;
@@ -159,8 +160,7 @@ export class DockerFabric implements TaskNetwork {
     if (opts.subnets.length === 0) throw new Error('the VPC has no subnets to place tasks in');
     this.networkName = `eh-${opts.runId}`;
     this.bridge = `${opts.runId}br`.slice(0, 15);
-    const h = createHash('sha256').update(opts.runId).digest();
-    this.derivedInternetIp = `198.18.${h[0]! % 250}.${(h[1]! % 250) + 2}`;
+    this.derivedInternetIp = internetIpOf(opts.runId);
     this.region = opts.region ?? 'us-west-1';
     this.subnets = opts.subnets;
     this.vpcCidr = opts.vpcCidr ?? `${intToIp(Math.floor(parseCidr(opts.subnets[0]!.cidrBlock).base / 65536) * 65536)}/16`;
@@ -291,17 +291,14 @@ export class DockerFabric implements TaskNetwork {
 
   async attach(taskId: string, subnets: string[], securityGroups: string[]): Promise<TaskEni> {
     if (this.closed) throw new Error('the docker fabric is closed');
-    const wanted = subnets.length ? subnets : [this.subnets[0]!.subnetId];
-    const candidates = this.subnets.map((s, i) => ({ s, i })).filter(({ s }) => wanted.includes(s.subnetId));
-    if (candidates.length === 0) throw new Error(`The subnet ID '${wanted.join(', ')}' does not exist`);
+    const candidates = candidateSubnets(this.subnets, subnets);
     const pick = candidates[this.used.size % candidates.length]!;
     const ip = this.allocate(pick.i);
     this.used.set(taskId, ip);
     this.reserved.set(taskId, { taskId, ip, netns: '', groupIds: [...securityGroups] });
     return {
-      eniId: `eni-${randomBytes(9).toString('hex').slice(0, 17)}`,
+      ...newEniIdentity(),
       ip,
-      mac: `0a:${randomBytes(5).toString('hex').match(/../g)!.join(':')}`,
       subnetId: pick.s.subnetId,
       availabilityZone: pick.s.availabilityZone,
       privateDnsName: `ip-${ip.replace(/\./g, '-')}.${this.region}.compute.internal`,
@@ -439,14 +436,7 @@ export class DockerFabric implements TaskNetwork {
   }
 
   private writeState(): void {
-    if (!this.opts.stateFile) return;
-    try {
-      const tmp = `${this.opts.stateFile}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(this.state(), null, 1));
-      fs.renameSync(tmp, this.opts.stateFile);
-    } catch {
-      /* the run dir is gone */
-    }
+    writeStateFile(this.opts.stateFile, this.state());
   }
 
   private async removeNetns(rec: DockerEni): Promise<void> {
