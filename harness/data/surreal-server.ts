@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CborCodec, Uuid, jsonify, escapeIdent } from 'surrealdb';
 import { loadNativeEngine, type NativeEngine } from './engine.ts';
+import { readBody } from '../http-body.ts';
 import {
   CBOR_NULL,
   CborFrameError,
@@ -82,6 +83,8 @@ const ANONYMOUS_METHODS = new Set(['ping', 'version', 'health', 'info', 'use', '
 const BARRIER_METHODS = new Set(['use', 'signin', 'signup', 'authenticate', 'invalidate', 'reset', 'let', 'unset', 'attach', 'detach']);
 
 const codec = new CborCodec({});
+/** the largest /sql or /rpc body the HTTP endpoints read (a bigger one drops the connection) */
+const MAX_BODY = 64 * 1024 * 1024;
 
 function rpcError(code: number, kind: string, message: string, details?: Record<string, unknown>): Uint8Array {
   return codec.encode({ code, kind, message, ...(details ? { details } : {}) });
@@ -615,7 +618,7 @@ export class SurrealServer {
   }
 
   private async onSql(req: http.IncomingMessage, url: URL, send: (status: number, body: string | Uint8Array, type?: string) => void): Promise<void> {
-    const body = (await readBody(req)).toString('utf8');
+    const body = (await readBody(req, MAX_BODY, 'destroy')).toString('utf8');
     const s = await this.httpSession(req);
     if (!s.ok) return send(s.status, s.body);
     try {
@@ -634,7 +637,7 @@ export class SurrealServer {
   }
 
   private async onHttpRpc(req: http.IncomingMessage, send: (status: number, body: string | Uint8Array, type?: string) => void): Promise<void> {
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY, 'destroy');
     const s = await this.httpSession(req);
     if (!s.ok) return send(s.status, s.body);
     try {
@@ -651,22 +654,6 @@ const FORBIDDEN = httpError(403, 'Forbidden', 'Not allowed to do this.', 'Not en
 
 function httpError(code: number, details: string, description: string, information?: string): string {
   return JSON.stringify({ code, details, description, ...(information ? { information } : {}) });
-}
-
-function readBody(req: http.IncomingMessage, limit = 64 * 1024 * 1024): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new Error('request body too large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 /** A full GC, so native handles of a freed engine (and its on-disk lock) are released now. */

@@ -3,6 +3,10 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { CognitoStore } from '../aws/cognito/store.ts';
 import { JwtError, verifyJwt } from '../aws/cognito/jwt.ts';
+import { readBody } from '../http-body.ts';
+
+/** the largest form or JSON body the IdP endpoints read */
+const MAX_FORM = 1 << 20;
 
 /**
  * The HTTP endpoints AWS serves outside the API: for every user pool its JWKS and OIDC
@@ -110,7 +114,7 @@ export class IdpServer {
     if (req.method === 'POST' && p === '/harness/token') {
       if (!this.minter || req.headers.authorization !== `Bearer ${this.minter.secret}`) return send(res, 403, { error: 'forbidden' });
       try {
-        const q = JSON.parse((await readBody(req)) || '{}') as MintRequest;
+        const q = JSON.parse((await readBody(req, MAX_FORM)).toString('utf8') || '{}') as MintRequest;
         return send(res, 200, { token: this.minter.mint(q) });
       } catch (e) {
         return send(res, 400, { error: (e as Error).message });
@@ -150,7 +154,7 @@ export class IdpServer {
         'text/html; charset=utf-8',
       );
     }
-    const form = new URLSearchParams(await readBody(req));
+    const form = new URLSearchParams((await readBody(req, MAX_FORM)).toString('utf8'));
     const username = form.get('username') ?? '';
     try {
       const r = this.cognito.passwordAuth(ar.poolId, ar.clientId, username, form.get('password') ?? '', undefined, { skipSecretHash: true });
@@ -167,7 +171,7 @@ export class IdpServer {
   }
 
   private async token(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const form = new URLSearchParams(await readBody(req));
+    const form = new URLSearchParams((await readBody(req, MAX_FORM)).toString('utf8'));
     let clientId = form.get('client_id') ?? '';
     let secret = form.get('client_secret') ?? undefined;
     const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
@@ -226,16 +230,3 @@ function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 }
 
-export function readBody(req: http.IncomingMessage, limit = 1 << 20): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > limit) reject(new Error('body too large'));
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}

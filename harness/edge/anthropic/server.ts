@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { getResponse, type RequestHandler } from 'msw';
 import { anthropicHandlers, newAnthropicId, ANTHROPIC_HOST } from './handlers.ts';
+import { readBody } from '../../http-body.ts';
 
 /** 32 MB, the Messages API's request size limit */
 const MAX_BODY = 32 * 1024 * 1024;
@@ -189,20 +190,3 @@ function parseJson(text: string): unknown {
   }
 }
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(Object.assign(new Error('body too large'), { code: 'E2BIG' }));
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
