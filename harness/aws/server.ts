@@ -123,7 +123,7 @@ export class AwsEdge {
       };
       const output = await op(input, ctx);
       this.send(res, provider, protocol, operation, requestId, 200, output);
-      this.record(provider, operation, 200, started, requestId, undefined, input);
+      this.record(provider, operation, 200, started, requestId, undefined, input, output);
     } catch (e) {
       const err = e instanceof AwsError ? e : internalFailure(e);
       if (!(e instanceof AwsError)) console.error(`[aws-edge] ${provider?.serviceName}.${operation} failed:`, e);
@@ -155,7 +155,8 @@ export class AwsEdge {
     }
   }
 
-  private record(p: ServiceProvider | undefined, operation: string, status: number, started: number, requestId: string, err: AwsError | undefined, input: Record<string, unknown>) {
+  private record(p: ServiceProvider | undefined, operation: string, status: number, started: number, requestId: string, err: AwsError | undefined, input: Record<string, unknown>, output?: unknown) {
+    const failures = summarizeFailures(output);
     this.opts.events?.append('api.call', {
       service: p?.serviceName ?? 'unknown',
       operation,
@@ -164,6 +165,7 @@ export class AwsEdge {
       requestId,
       ...(err ? { error: err.code, message: err.message } : {}),
       input: summarize(input),
+      ...(failures ? { failures } : {}),
     });
   }
 }
@@ -173,12 +175,52 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Keeps the timeline readable and never records secret values. */
+/** At most this many entries of a list are kept in the timeline. */
+const MAX_LIST = 20;
+
+const isScalar = (v: unknown): v is string | number | boolean => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+
+/** ECR's ImageIdentifier: only the identifying fields, never anything else a client sent. */
+function imageIdentifier(v: unknown): Record<string, string> | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const { imageTag, imageDigest } = v as Record<string, unknown>;
+  const out: Record<string, string> = {};
+  if (typeof imageTag === 'string') out.imageTag = imageTag;
+  if (typeof imageDigest === 'string') out.imageDigest = imageDigest;
+  return out;
+}
+
+/**
+ * Keeps the timeline readable and never records secret values: top-level scalars, short
+ * lists of strings (ELBv2 `Names`, ECR `repositoryNames`, EC2 `SubnetId.N`), and the tag and
+ * digest of ECR `imageIds`; nested structures are dropped.
+ */
 function summarize(input: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(input)) {
     if (/secret(string|binary)|password/i.test(k)) out[k] = '****';
-    else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    else if (isScalar(v)) out[k] = v;
+    else if (k === 'imageIds' && Array.isArray(v)) out[k] = v.slice(0, MAX_LIST).map(imageIdentifier).filter((x) => x !== undefined);
+    else if (Array.isArray(v) && v.length > 0 && v.length <= MAX_LIST && v.every((x) => typeof x === 'string')) out[k] = v;
   }
   return out;
+}
+
+/**
+ * The `failures` of a successful batch call (ECR BatchGetImage, ECS DescribeServices, …):
+ * what was asked for and not found comes back with status 200, so the timeline keeps each
+ * failure's scalar fields and its ECR image id.
+ */
+function summarizeFailures(output: unknown): Record<string, unknown>[] | undefined {
+  const failures = output && typeof output === 'object' ? (output as { failures?: unknown }).failures : undefined;
+  if (!Array.isArray(failures) || failures.length === 0) return undefined;
+  return failures.slice(0, MAX_LIST).map((f) => {
+    const out: Record<string, unknown> = {};
+    if (!f || typeof f !== 'object') return out;
+    for (const [k, v] of Object.entries(f as Record<string, unknown>)) {
+      if (isScalar(v)) out[k] = v;
+      else if (k === 'imageId') out[k] = imageIdentifier(v);
+    }
+    return out;
+  });
 }
