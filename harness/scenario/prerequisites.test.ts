@@ -4,8 +4,6 @@ import { ECRClient, DescribeRepositoriesCommand, CreateRepositoryCommand, BatchG
 import { EC2Client, DescribeSubnetsCommand, DescribeVpcsCommand, CreateSecurityGroupCommand } from '@aws-sdk/client-ec2';
 import { EventLog } from '../events.ts';
 import { AwsEdge } from '../aws/server.ts';
-import { AwsError } from '../aws/protocol/errors.ts';
-import type { ServiceProvider } from '../aws/protocol/types.ts';
 import { sdkConfig, TEST_ACCOUNT, TEST_REGION } from '../aws/test-edge.ts';
 import { ElbStore } from '../aws/elbv2/store.ts';
 import { createElbv2Provider } from '../aws/elbv2/provider.ts';
@@ -15,6 +13,9 @@ import { SecretsManagerStore } from '../aws/secretsmanager/store.ts';
 import { createSecretsManagerProvider } from '../aws/secretsmanager/provider.ts';
 import { EcrStore } from '../aws/ecr/store.ts';
 import { createEcrProvider } from '../aws/ecr/provider.ts';
+import { IamStore } from '../aws/iam/store.ts';
+import { createIamProvider } from '../aws/iam/provider.ts';
+import { seedIam } from '../aws/iam/seed.ts';
 import { createEc2Provider } from '../aws/ec2/provider.ts';
 import { seededEc2Store, TEST_VPC_ID } from '../aws/ec2/testing.ts';
 import { findAwsClis, runAws } from './aws-cli.ts';
@@ -22,27 +23,6 @@ import { missingPrerequisites, formatPrerequisiteLines } from './prerequisites.t
 
 const clis = findAwsClis();
 const cli = clis[0];
-
-/**
- * A stand-in for IAM's GetRole (query protocol, NoSuchEntity as IAM sends it), so these tests
- * do not depend on the IAM provider: what they check is how a failed GetRole is reported.
- */
-function fakeIam(roles: string[]): ServiceProvider {
-  return {
-    serviceName: 'iam',
-    protocol: 'query',
-    xmlNamespace: 'https://iam.amazonaws.com/doc/2010-05-08/',
-    validationErrorCode: 'ValidationError',
-    operations: {
-      GetRole(i: { RoleName?: string }) {
-        const name = String(i.RoleName ?? '');
-        if (!roles.includes(name)) throw new AwsError('NoSuchEntity', `The role with name ${name} cannot be found.`, 404);
-        const d = new Date(0);
-        return { Role: { Path: '/', RoleName: name, RoleId: 'AROAHARNESS0000000001', Arn: `arn:aws:iam::${TEST_ACCOUNT}:role/${name}`, CreateDate: d, AssumeRolePolicyDocument: '%7B%7D' } };
-      },
-    },
-  };
-}
 
 describe('missingPrerequisites: what the scripts looked up and the harness did not seed', () => {
   const events = new EventLog();
@@ -60,6 +40,8 @@ describe('missingPrerequisites: what the scripts looked up and the harness did n
     cognito.createUserPoolClient(pool.id, { clientName: 'escher-alb' });
     const secrets = new SecretsManagerStore({ account: TEST_ACCOUNT, region: TEST_REGION });
     secretArn = secrets.createSecret('escher/anthropic-api-key', 'fake').secret.arn;
+    const iam = new IamStore({ account: TEST_ACCOUNT });
+    seedIam(iam, ['escher-ecs-task-execution-role']);
     const ecr = new EcrStore({ account: TEST_ACCOUNT, region: TEST_REGION });
     ecr.createRepository('escher-gateway');
     edge = new AwsEdge({
@@ -70,7 +52,7 @@ describe('missingPrerequisites: what the scripts looked up and the harness did n
         createElbv2Provider(elb),
         createCognitoProvider(cognito),
         createSecretsManagerProvider(secrets),
-        fakeIam(['escher-ecs-task-execution-role']),
+        createIamProvider(iam),
         createEcrProvider(ecr),
         createEc2Provider(seededEc2Store(TEST_ACCOUNT, TEST_REGION)),
       ],
