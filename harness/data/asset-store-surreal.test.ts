@@ -6,9 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SurrealServer, startSurrealServer } from './surreal-server.ts';
 
-// The asset-store stub (plain .mjs, HTTP /sql) against the embedded SurrealDB server.
+// The generic stub's data role (plain .mjs, HTTP /sql) against the embedded SurrealDB server,
+// configured as the harness configures a task whose definition has a SurrealDB URL and the root
+// credentials as two secrets with a JSON key each.
 
-const STUBS = fileURLToPath(new URL('../../stubs/', import.meta.url));
+const STUB = fileURLToPath(new URL('../../stubs/service.mjs', import.meta.url));
 const ROOT = { username: 'root', password: 'stub-test-pw' };
 
 interface Stub {
@@ -22,9 +24,9 @@ afterEach(() => {
   for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
 
-function startStub(entry: string, env: Record<string, string>): Promise<Stub> {
-  const proc = spawn(process.execPath, [`${STUBS}${entry}.mjs`], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+function startStub(env: Record<string, string>): Promise<Stub> {
+  const proc = spawn(process.execPath, [STUB], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', STUB_PORTS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   procs.push(proc);
@@ -42,7 +44,7 @@ function startStub(entry: string, env: Record<string, string>): Promise<Stub> {
         if (m) resolve({ proc, url: m[1]!, lines });
       }
     });
-    proc.on('close', (code) => reject(new Error(`${entry} exited ${code}: ${lines.join(' | ')}`)));
+    proc.on('close', (code) => reject(new Error(`the stub exited ${code}: ${lines.join(' | ')}`)));
   });
 }
 
@@ -73,7 +75,7 @@ async function sqlCount(server: SurrealServer, table: string): Promise<number> {
   return body[0]!.result[0]?.count ?? 0;
 }
 
-describe('asset-store stub with SurrealDB (HTTP /sql)', () => {
+describe('the stub\'s data role with SurrealDB (HTTP /sql)', () => {
   let server: SurrealServer;
   let dir: string;
 
@@ -86,10 +88,18 @@ describe('asset-store stub with SurrealDB (HTTP /sql)', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const env = () => ({ SURREAL_URL: server.url, SURREAL_USER: ROOT.username, SURREAL_PASS: ROOT.password, STUB_VERSION: 'v-test' });
+  const env = () => ({
+    STUB_SERVICE: 'data-svc',
+    STUB_VERSION: 'v-test',
+    STUB_DATA_URL_ENV: 'SURREAL_URL',
+    STUB_DATA_CREDENTIALS_ENV: 'SURREAL_USER,SURREAL_PASS',
+    SURREAL_URL: server.url,
+    SURREAL_USER: ROOT.username,
+    SURREAL_PASS: ROOT.password,
+  });
 
   it('defines its schema at start, stores and serves assets, and they outlive the task', async () => {
-    const a = await startStub('asset-store', env());
+    const a = await startStub(env());
     await eventually('schema defined', async () => a.lines.some((l) => /schema defined/.test(l)));
     expect((await call(`${a.url}/health`)).status).toBe(200);
     const created = await post(`${a.url}/assets`, { name: 'runbook.md', kind: 'playbook', tags: ['x', 'y'], nested: { n: 1 } });
@@ -102,14 +112,14 @@ describe('asset-store stub with SurrealDB (HTTP /sql)', () => {
     a.proc.kill('SIGTERM');
 
     // a new task (the schema is defined again, idempotently) reads the same record
-    const b = await startStub('asset-store', env());
+    const b = await startStub(env());
     await eventually('schema defined', async () => b.lines.some((l) => /schema defined/.test(l)));
     expect((await call(`${b.url}/assets`)).body.assets).toEqual([created.body]);
     expect(await sqlCount(server, 'asset_event')).toBe(1);
   });
 
   it('turns unhealthy while SurrealDB is down, fails writes clearly without half-writes, and recovers', async () => {
-    const a = await startStub('asset-store', env());
+    const a = await startStub(env());
     await eventually('healthy', async () => (await call(`${a.url}/health`)).status === 200);
     const before = (await call(`${a.url}/assets`)).body.assets.length;
     await server.stop();
@@ -129,7 +139,7 @@ describe('asset-store stub with SurrealDB (HTTP /sql)', () => {
   });
 
   it('is unhealthy with the wrong password, and says why', async () => {
-    const a = await startStub('asset-store', { ...env(), SURREAL_PASS: 'wrong' });
+    const a = await startStub({ ...env(), SURREAL_PASS: 'wrong' });
     const h = await call(`${a.url}/health`);
     expect(h.status).toBe(503);
     expect(h.body.reason).toMatch(/credentials refused/);

@@ -1,10 +1,10 @@
-// The analysis agent's Anthropic Messages API client (Node built-ins only), as the Anthropic
-// SDK would be configured: base URL from ANTHROPIC_BASE_URL (default https://api.anthropic.com),
-// key from ANTHROPIC_API_KEY, `anthropic-version: 2023-06-01`. TLS trust is the process's
-// (NODE_EXTRA_CA_CERTS adds a CA). The key is never logged or returned.
+// The analysis role's Anthropic Messages API client (Node built-ins only), as the Anthropic
+// SDK would be configured: base URL from ANTHROPIC_BASE_URL (default below), the key from the
+// variable STUB_ANTHROPIC_KEY_ENV names, `anthropic-version: 2023-06-01`. TLS trust is the
+// process's (NODE_EXTRA_CA_CERTS adds a CA). The key is never logged or returned.
 //
 //   ANTHROPIC_MODEL       default claude-sonnet-4-5
-//   ANTHROPIC_TIMEOUT_MS  default 80% of STUB_HOP_TIMEOUT_MS (so the gateway's hop outlives it)
+//   ANTHROPIC_TIMEOUT_MS  default 80% of the request's time budget (so the caller's hop outlives it)
 import { request, describeError } from './http-client.mjs';
 
 export const DEFAULT_ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
@@ -13,18 +13,19 @@ export const DEFAULT_MODEL = 'claude-sonnet-4-5';
 
 /**
  * Asks the Messages API for an analysis of `prompt`.
- * @param {Record<string, string | undefined>} env
+ * @param {Record<string, string | undefined>} env   ANTHROPIC_BASE_URL, ANTHROPIC_MODEL
+ * @param {string} keyEnv                             the name of the variable holding the key
  * @param {string} prompt
  * @param {{ model?: string, maxTokens?: number, timeoutMs: number }} opts
  * @returns {Promise<{ status: number, body: Record<string, unknown> }>} 200 with the analysis, or 502 saying why not
  */
-export async function analyzeWithClaude(env, prompt, opts) {
+export async function analyzeWithClaude(env, keyEnv, prompt, opts) {
   const base = (env.ANTHROPIC_BASE_URL || DEFAULT_ANTHROPIC_BASE_URL).replace(/\/+$/, '');
   const url = `${base}/v1/messages`;
   const model = opts.model || env.ANTHROPIC_MODEL || DEFAULT_MODEL;
-  const key = env.ANTHROPIC_API_KEY;
+  const key = env[keyEnv];
   if (!key) {
-    return { status: 502, body: { error: 'ANTHROPIC_API_KEY is not set: the analysis agent cannot call the Anthropic API', url } };
+    return { status: 502, body: { error: `${keyEnv} is not set: this service cannot call the Anthropic API`, url } };
   }
   /** @type {import('./http-client.mjs').HopResponse} */
   let res;

@@ -1,17 +1,15 @@
-// Where the asset store keeps assets. The HTTP layer (asset-store.mjs) only talks to the
-// AssetStorage interface below, so a real backend plugs in without touching the routes.
+// Where the data API keeps assets. The routes (roles.mjs) only talk to the AssetStorage
+// interface below, so a real backend plugs in without touching them.
 //
-// With SURREAL_URL set, assets live in SurrealDB, spoken to over its HTTP /sql endpoint (the
-// real protocol, no SDK: the stubs stay dependency-free plain .mjs):
-//   SURREAL_URL            http://surrealdb.escher.internal:4000
-//   SURREAL_USER / SURREAL_PASS   root credentials (ECS injects them from the escher/surrealdb-root secret)
-//   SURREAL_NS / SURREAL_DB       default escher / assets
-//   SURREAL_TIMEOUT_MS            per request, default 2000
+// With a SurrealDB URL (the variable STUB_DATA_URL_ENV names, see contract.mjs), assets live in
+// SurrealDB, spoken to over its HTTP /sql endpoint (the real protocol, no SDK: the stubs stay
+// dependency-free plain .mjs), with the root credentials STUB_DATA_CREDENTIALS_ENV points at,
+// in namespace SURREAL_NS / database SURREAL_DB (default escher / assets).
 // Tables: asset (SCHEMAFULL: data FLEXIBLE object, createdAt datetime) and asset_event (one
 // row per write, in the same transaction as the write, so a half-written asset cannot exist).
 import { randomUUID } from 'node:crypto';
 import { request, describeError } from './http-client.mjs';
-import { HttpError } from './service.mjs';
+import { HttpError } from './router.mjs';
 
 /**
  * @typedef {{ id: string, createdAt: string, [field: string]: unknown }} Asset
@@ -97,7 +95,7 @@ export function createSurrealAssetStorage(cfg, log) {
     schemaReady = false; // the database may come back empty (a restarted in-memory store)
     if (why !== lastProblem) log(`SurrealDB unavailable: ${why}`);
     lastProblem = why;
-    return new HttpError(503, `SurrealDB unavailable: ${why}`, { database: base });
+    return new HttpError(503, `SurrealDB unavailable: ${why}`, { database: redactUrl(base) });
   };
 
   /**
@@ -198,27 +196,36 @@ export function createSurrealAssetStorage(cfg, log) {
 }
 
 /**
- * Picks the storage for this task from its environment: SurrealDB when SURREAL_URL is set,
- * else memory (and it says so).
- * @param {Record<string, string | undefined>} env
+ * Picks the storage for the data role: SurrealDB when its URL is set, else memory (and it says
+ * so). Never logs a credential, only where it came from.
+ * @param {import('./contract.mjs').DataRole} data
  * @param {(line: string) => void} log
  * @returns {AssetStorage}
  */
-export function createAssetStorage(env, log) {
-  if (!env.SURREAL_URL) {
-    log('SURREAL_URL is not set: keeping assets in memory (they die with the task)');
+export function createAssetStorage(data, log) {
+  if (!data.url) {
+    log(`${data.urlEnv} is not set: keeping assets in memory (they die with the task)`);
     return createMemoryAssetStorage();
   }
-  const timeout = Number(env.SURREAL_TIMEOUT_MS);
-  const cfg = {
-    url: env.SURREAL_URL,
-    username: env.SURREAL_USER || undefined,
-    password: env.SURREAL_PASS,
-    namespace: env.SURREAL_NS || 'escher',
-    database: env.SURREAL_DB || 'assets',
-    timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 2000,
-  };
-  if (!cfg.username) log('SURREAL_USER is not set: connecting to SurrealDB without credentials');
-  log(`assets in SurrealDB at ${cfg.url} (ns ${cfg.namespace}, db ${cfg.database}, user ${cfg.username ?? '<none>'})`);
-  return createSurrealAssetStorage(cfg, log);
+  const { username, password, source, problem } = data.credentials;
+  if (problem) log(`SurrealDB credentials: ${problem}; connecting without credentials`);
+  else if (!username) log(`SurrealDB credentials: ${source} not set; connecting without credentials`);
+  log(`assets in SurrealDB at ${redactUrl(data.url)} (${data.urlEnv}; ns ${data.namespace}, db ${data.database}, user ${username ?? '<none>'} from ${source})`);
+  return createSurrealAssetStorage(
+    { url: data.url, username, password, namespace: data.namespace, database: data.database, timeoutMs: data.timeoutMs },
+    log,
+  );
+}
+
+/** A URL without its user-info part (a password there is still a secret). */
+export function redactUrl(/** @type {string} */ url) {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '***';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^/@]*@/, '//***@');
+  }
 }

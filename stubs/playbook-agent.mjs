@@ -1,4 +1,0 @@
-// Playbook agent stub (port 8082, GET /health). Calls the context engine (CONTEXT_ENGINE_URL).
-import { runService } from './lib/service.mjs';
-
-await runService('playbook-agent');
