@@ -107,6 +107,66 @@ describe.each(clis.map((c) => [`aws CLI ${c.version}`, c] as const))('ECS throug
     expect(cnf.stderr).toMatch(/ClusterNotFoundException/);
   });
 
+  it('tags a task definition registered without tags and a service, and reads the tags back every way', async () => {
+    const family = `tagged-${cli.major}`;
+    const r = await aws('ecs', 'register-task-definition', '--cli-input-json', taskDefJson(family));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.tags).toEqual([]);
+    const tdArn = r.json.taskDefinition.taskDefinitionArn;
+    const t = await aws('ecs', 'tag-resource', '--resource-arn', tdArn, '--tags', 'key=release,value=2025.12.0', 'key=team,value=platform');
+    expect(t.code, t.stderr).toBe(0);
+    const l = await aws('ecs', 'list-tags-for-resource', '--resource-arn', tdArn);
+    expect(l.json.tags).toEqual([{ key: 'release', value: '2025.12.0' }, { key: 'team', value: 'platform' }]);
+    const d = await aws('ecs', 'describe-task-definition', '--task-definition', tdArn, '--include', 'TAGS', '--query', 'tags');
+    expect(d.json).toEqual([{ key: 'release', value: '2025.12.0' }, { key: 'team', value: 'platform' }]);
+    await aws('ecs', 'tag-resource', '--resource-arn', tdArn, '--tags', 'key=release,value=2025.12.1');
+    const u = await aws('ecs', 'untag-resource', '--resource-arn', tdArn, '--tag-keys', 'team');
+    expect(u.code, u.stderr).toBe(0);
+    expect((await aws('ecs', 'list-tags-for-resource', '--resource-arn', tdArn)).json.tags).toEqual([{ key: 'release', value: '2025.12.1' }]);
+
+    const s = await aws('ecs', 'create-service', '--cluster', cluster, '--service-name', `tagged-${cli.major}`, '--task-definition', tdArn,
+      '--desired-count', '0', '--launch-type', 'FARGATE', '--network-configuration', 'awsvpcConfiguration={subnets=[subnet-1]}',
+      '--tags', 'key=release,value=2025.11.3');
+    expect(s.code, s.stderr).toBe(0);
+    const svcArn = s.json.service.serviceArn;
+    const plain = await aws('ecs', 'describe-services', '--cluster', cluster, '--services', svcArn);
+    expect(plain.json.services[0].tags).toBeUndefined();
+    await aws('ecs', 'tag-resource', '--resource-arn', svcArn, '--tags', 'key=release,value=2025.12.0');
+    const st = await aws('ecs', 'list-tags-for-resource', '--resource-arn', svcArn, '--query', "tags[?key=='release'].value | [0]", '--output', 'text');
+    expect(st.stdout.trim()).toBe('2025.12.0');
+    const inc = await aws('ecs', 'describe-services', '--cluster', cluster, '--services', `tagged-${cli.major}`, '--include', 'TAGS', '--query', 'services[0].tags');
+    expect(inc.json).toEqual([{ key: 'release', value: '2025.12.0' }]);
+    const bare = await aws('ecs', 'tag-resource', '--resource-arn', `arn:aws:ecs:us-west-1:123456789012:service/tagged-${cli.major}`, '--tags', 'key=owner,value=ops');
+    expect(bare.code, bare.stderr).toBe(0);
+    expect((await aws('ecs', 'list-tags-for-resource', '--resource-arn', svcArn)).json.tags).toContainEqual({ key: 'owner', value: 'ops' });
+    const ghost = await aws('ecs', 'list-tags-for-resource', '--resource-arn', `arn:aws:ecs:us-west-1:123456789012:service/${cluster}/ghost`);
+    expect(ghost.stderr).toMatch(/InvalidParameterException/);
+  });
+
+  it('attaches a load balancer and a health-check grace period to a service created without one (a new deployment)', async () => {
+    const family = `lb-${cli.major}`;
+    const td = await aws('ecs', 'register-task-definition', '--cli-input-json', taskDefJson(family));
+    expect(td.code, td.stderr).toBe(0);
+    const name = `late-lb-${cli.major}`;
+    const s = await aws('ecs', 'create-service', '--cluster', cluster, '--service-name', name, '--task-definition', family,
+      '--desired-count', '0', '--launch-type', 'FARGATE', '--network-configuration', 'awsvpcConfiguration={subnets=[subnet-1]}');
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.json.service).toMatchObject({ loadBalancers: [], healthCheckGracePeriodSeconds: 0 });
+    const tg = 'arn:aws:elasticloadbalancing:us-west-1:123456789012:targetgroup/prod-gateway-tg/0123456789abcdef';
+    const u = await aws('ecs', 'update-service', '--cluster', cluster, '--service', name,
+      '--load-balancers', `targetGroupArn=${tg},containerName=${family},containerPort=8080`, '--health-check-grace-period-seconds', '60');
+    expect(u.code, u.stderr).toBe(0);
+    expect(u.json.service).toMatchObject({ loadBalancers: [{ targetGroupArn: tg, containerName: family, containerPort: 8080 }], healthCheckGracePeriodSeconds: 60 });
+    expect(u.json.service.deployments.map((x: any) => x.status)).toEqual(['PRIMARY', 'ACTIVE']);
+    const primary = u.json.service.deployments[0].id;
+    const grace = await aws('ecs', 'update-service', '--cluster', cluster, '--service', name, '--health-check-grace-period-seconds', '30',
+      '--query', "[service.healthCheckGracePeriodSeconds, service.deployments[?status=='PRIMARY'].id | [0]]");
+    expect(grace.json).toEqual([30, primary]); // the grace period alone starts no deployment
+    const wrongPort = await aws('ecs', 'update-service', '--cluster', cluster, '--service', name,
+      '--load-balancers', `targetGroupArn=${tg},containerName=${family},containerPort=9999`);
+    expect(wrongPort.stderr).toMatch(/InvalidParameterException.*did not have a container port 9999 defined/);
+  });
+
   it('runs, lists, describes and stops a task with the user reason', async () => {
     const r = await aws('ecs', 'run-task', '--cluster', cluster, '--task-definition', `web-${cli.major}:1`, '--launch-type', 'FARGATE',
       '--network-configuration', 'awsvpcConfiguration={subnets=[subnet-1]}');

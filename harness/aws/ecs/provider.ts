@@ -216,13 +216,22 @@ export function createEcsProvider(store: EcsStore): ServiceProvider {
         const p = new Params(input, V);
         const arn = p.str('resourceArn');
         const tags = p.optList<any>('tags') ?? [];
+        // the model's TagKey is 1–128 characters, TagValue 0–256 [UNVERIFIED message wording]
+        for (const tg of tags) {
+          if (!tg || typeof tg.key !== 'string' || tg.key.length < 1 || tg.key.length > 128) throw ecsErrors.invalidParameter('Tag key must be between 1 and 128 characters.');
+          if (tg.value !== undefined && (typeof tg.value !== 'string' || tg.value.length > 256)) throw ecsErrors.invalidParameter('Tag value must be at most 256 characters.');
+        }
         const target = resourceByArn(store, arn);
-        const cur: any[] = (target.tags ??= []);
+        // a copy written back: a task definition's tags live in a map, behind an accessor
+        const cur: any[] = [...(target.tags ?? [])];
         for (const tg of tags) {
           const i = cur.findIndex((x) => x.key === tg.key);
-          if (i >= 0) cur[i] = tg;
-          else cur.push(tg);
+          const tag = { key: tg.key, ...(tg.value !== undefined ? { value: tg.value } : {}) };
+          if (i >= 0) cur[i] = tag;
+          else cur.push(tag);
         }
+        if (cur.length > 50) throw ecsErrors.invalidParameter('A resource can have at most 50 tags.');
+        target.tags = cur;
         return {};
       },
       UntagResource(input) {
@@ -248,8 +257,12 @@ function resourceByArn(store: EcsStore, arn: string): { tags?: any[] } {
     const c = store.clusters.get(clusterNameOf(arn));
     if (c) return c;
   } else if (kind === 'service') {
-    const [cluster, name] = rest!.split('/');
-    const s = store.findService(cluster!, name!);
+    // arn:…:service/<cluster>/<name>, or the older arn:…:service/<name>
+    const parts = rest!.split('/');
+    const s =
+      parts.length >= 2
+        ? store.findService(parts[0]!, parts[1]!)
+        : [...store.services.values()].find((x) => x.service.serviceName === parts[0] && x.service.status !== 'INACTIVE');
     if (s) return s.service;
   } else if (kind === 'task') {
     const t = store.tasks.get(taskIdOf(arn));
