@@ -74,3 +74,46 @@ describe('ECS ↔ ELB', () => {
     expect(elb.targetHealth(tgArn, ip, 8080)).toEqual(TARGET_HEALTH.notRegistered);
   });
 });
+
+describe('ECS ↔ ELB: a load balancer attached by UpdateService', () => {
+  it('belongs to the new deployment: its task registers, the old task (never a target) keeps serving until the new target is healthy', async () => {
+    const cp = makeTestControlPlane({ [IMG]: {} });
+    const elb = new ElbStore({ account: '123456789012', region: 'us-west-1', events: cp.events, scaledMs: (s) => cp.clock.scaledMs(s) });
+    void cp.scheduler.stop();
+    const scheduler = new EcsScheduler(cp.store, { ...cp.deps, loadBalancing: elbSink(elb) }, elbHooks(cp.store, elb));
+    scheduler.start();
+    stop = async () => {
+      await scheduler.stop();
+      cp.clock.close();
+    };
+    const td = registerFargateTaskDefinition(cp.store, [{ name: 'app', image: IMG, portMappings: [{ containerPort: 3000 }], healthCheck: { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 2 } }]);
+    const svc = cp.store.createService({ cluster: 'c1', serviceName: 'gw', taskDefinition: td.taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET });
+    await cp.events.waitFor((e) => e.type === 'ecs.service.steady' && e.service === 'gw');
+    const [old] = cp.store.tasksOfService(cp.store.findService('c1', 'gw')!);
+
+    // the rule comes first: ECS wants a target group a load balancer uses
+    const lb = elb.createLoadBalancer({ Name: 'edge', Subnets: ['subnet-1', 'subnet-2'] });
+    const tg = elb.createTargetGroup({ Name: 'gw-tg', Protocol: 'HTTP', Port: 3000, VpcId: 'vpc-1', TargetType: 'ip', HealthCheckPath: '/ready' });
+    const tgArn = tg.TargetGroupArn!;
+    elb.createListener({ LoadBalancerArn: lb.LoadBalancerArn!, Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: tgArn, Weight: 100 }] } }] });
+    cp.store.updateService({ cluster: 'c1', service: 'gw', loadBalancers: [{ targetGroupArn: tgArn, containerName: 'app', containerPort: 3000 }], healthCheckGracePeriodSeconds: 30 });
+    expect(svc.deployments!.map((d) => d.status)).toEqual(['PRIMARY', 'ACTIVE']);
+    expect(svc.healthCheckGracePeriodSeconds).toBe(30);
+
+    await cp.events.waitFor((e) => e.type === 'elbv2.target.registered');
+    const fresh = cp.store.tasksOfService(cp.store.findService('c1', 'gw')!).find((t) => t !== old)!;
+    expect(fresh.task.startedBy).toBe(svc.deployments![0]!.id);
+    expect(elb.describeTargetHealth(tgArn).map((d) => d.Target!.Id)).toEqual([ipOf(fresh)]);
+    // the old task is no target of the group: it stays counted healthy and keeps running meanwhile
+    await new Promise((r) => setTimeout(r, 150));
+    expect(old!.task.desiredStatus).toBe('RUNNING');
+    expect(svc.deployments![0]!.rolloutState).toBe('IN_PROGRESS');
+    expect(elb.targetHealth(tgArn, ipOf(old), 3000)).toEqual(TARGET_HEALTH.notRegistered);
+
+    elb.setTargetHealth(tgArn, ipOf(fresh), 3000, TARGET_HEALTH.healthy);
+    await cp.events.waitFor((e) => e.type === 'ecs.deployment' && e.service === 'gw' && e.rolloutState === 'COMPLETED' && e.deployment === svc.deployments![0]!.id);
+    await cp.events.waitFor(() => old!.task.lastStatus === 'STOPPED');
+    expect(old!.task.stoppedReason).toMatch(/^Scaling activity initiated by \(deployment ecs-svc\/\d+\)$/);
+    expect(svc.events!.map((e) => e.message)).toContain(`(service gw) registered 1 targets in (target-group ${tgArn})`);
+  });
+});

@@ -19,8 +19,9 @@ function taskIp(t: TaskState): string | undefined {
 function targetsOf(ecs: EcsStore, t: TaskState): { targetGroupArn: string; port: number; ip: string }[] {
   const ip = taskIp(t);
   if (!ip || !t.serviceName) return [];
-  const svc = ecs.findService(t.clusterName, t.serviceName);
-  return (svc?.service.loadBalancers ?? []).filter((lb) => lb.targetGroupArn && lb.containerPort !== undefined).map((lb) => ({ targetGroupArn: lb.targetGroupArn!, port: lb.containerPort!, ip }));
+  // the task's own deployment's load balancers: one added later by UpdateService is not its target
+  const lbs = t.loadBalancers ?? ecs.findService(t.clusterName, t.serviceName)?.service.loadBalancers ?? [];
+  return lbs.filter((lb) => lb.targetGroupArn && lb.containerPort !== undefined).map((lb) => ({ targetGroupArn: lb.targetGroupArn!, port: lb.containerPort!, ip }));
 }
 
 /**

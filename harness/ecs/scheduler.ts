@@ -277,6 +277,7 @@ export class EcsScheduler {
               group: `service:${name}`,
               startedBy: primary.id,
               serviceName: name,
+              loadBalancers: state.deploymentState.get(primary.id!)?.loadBalancers ?? s.loadBalancers ?? [],
             });
             ids.push(taskIdOf(t.task.taskArn!));
           }

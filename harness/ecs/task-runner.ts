@@ -263,11 +263,11 @@ export class TaskRunner {
     if (svc) this.store.addServiceEvent(svc, message);
   }
 
-  /** ACTIVATING: a service's loadBalancers get the task's (ip, containerPort) as a target. */
+  /** ACTIVATING: the load balancers of the task's deployment get its (ip, containerPort) as a target. */
   private registerTargets(): void {
     const svc = this.state.serviceName ? this.store.findService(this.state.clusterName, this.state.serviceName) : undefined;
     if (!svc || !this.deps.loadBalancing || !this.eni) return;
-    for (const lb of svc.service.loadBalancers ?? []) {
+    for (const lb of this.state.loadBalancers ?? svc.service.loadBalancers ?? []) {
       if (!lb.targetGroupArn || lb.containerPort === undefined) continue;
       try {
         this.deps.loadBalancing.register(lb.targetGroupArn, this.eni.ip, lb.containerPort);

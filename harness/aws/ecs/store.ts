@@ -31,6 +31,11 @@ export interface EcsStoreDeps {
 export interface DeploymentState {
   /** the task had reached "healthy" once: failedTasks stops being evaluated */
   evaluationDone: boolean;
+  /**
+   * the service's loadBalancers when the deployment was made: its tasks register in these
+   * (a load balancer added by UpdateService belongs to the new deployment, not the old tasks)
+   */
+  loadBalancers: LoadBalancer[];
 }
 
 export interface ServiceState {
@@ -51,6 +56,8 @@ export interface TaskState {
   healthySince?: number;
   /** the task definition as resolved at launch */
   taskDefinition: TaskDefinition;
+  /** service tasks: the load balancers of the deployment that launched it (its ELB targets) */
+  loadBalancers?: LoadBalancer[];
   /** RunTask's networkConfiguration (service tasks use their deployment's) */
   networkConfiguration?: NetworkConfiguration;
 }
@@ -457,7 +464,8 @@ export class EcsStore extends EventEmitter {
     }
     s.deployments!.unshift(dep);
     s.taskDefinition = taskDefinitionArn;
-    state.deploymentState.set(id, { evaluationDone: false });
+    const kept = reuse ? state.deploymentState.get(id)?.loadBalancers : undefined;
+    state.deploymentState.set(id, { evaluationDone: false, loadBalancers: kept ?? (s.loadBalancers ?? []).map((lb) => ({ ...lb })) });
     state.steadyAnnounced = false;
     this.deps.events?.append('ecs.deployment', {
       cluster: state.clusterName,
@@ -558,6 +566,7 @@ export class EcsStore extends EventEmitter {
     serviceName?: string;
     overrides?: Task['overrides'];
     tags?: Tag[];
+    loadBalancers?: LoadBalancer[];
   }): TaskState {
     const cluster = this.clusters.get(args.clusterName)!;
     const id = randomBytes(16).toString('hex');
@@ -599,7 +608,14 @@ export class EcsStore extends EventEmitter {
       ephemeralStorage: { sizeInGiB: 20 },
       enableExecuteCommand: false,
     };
-    const state: TaskState = { task, clusterName: args.clusterName, serviceName: args.serviceName, taskDefinition: td, networkConfiguration: args.networkConfiguration };
+    const state: TaskState = {
+      task,
+      clusterName: args.clusterName,
+      serviceName: args.serviceName,
+      taskDefinition: td,
+      networkConfiguration: args.networkConfiguration,
+      ...(args.loadBalancers ? { loadBalancers: args.loadBalancers } : {}),
+    };
     this.tasks.set(id, state);
     this.deps.events?.append('ecs.task.state', {
       cluster: args.clusterName,
