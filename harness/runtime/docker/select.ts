@@ -3,12 +3,12 @@
  * and the DockerRuntime on it. Each reason it cannot is one line saying what to do.
  */
 import fs from 'node:fs';
-import { imageCatalogue } from '../catalogue.ts';
+import { stubDockerImage } from '../stub-image.ts';
 import type { DnsZoneSource } from '../../network/dns-server.ts';
 import type { SgSource } from '../../network/sg-enforcer.ts';
 import type { DockerRuntime } from './docker-runtime.ts';
 import type { DockerFabric, DockerSubnet } from './fabric.ts';
-import { buildImages, engineAnswers, imagesLabels, archOf } from './images.ts';
+import { buildImages, engineAnswers, imageLabels } from './images.ts';
 
 /** testcontainers (and its dockerode) load only in docker mode, so process mode never needs them. */
 async function loadDockerModules() {
@@ -52,18 +52,16 @@ export function arm64Support(): { ok: boolean; detail: string } {
   }
 }
 
-/** Engine, arm64 execution and the stub images: ok, or the first thing missing (one line). */
+/** Engine, arm64 execution and the stub image: ok, or the first thing missing (one line). */
 export async function dockerModeAvailable(): Promise<{ ok: boolean; reason: string }> {
   const engine = await engineAnswers();
   if (!engine.ok) return { ok: false, reason: `no Docker engine answers (${engine.detail})` };
   if (!(await testcontainersPresent())) return { ok: false, reason: 'the npm package testcontainers is missing: npm install --save-dev testcontainers@11' };
   const arm = arm64Support();
   if (!arm.ok) return { ok: false, reason: arm.detail };
-  const images = imageCatalogue().filter((i) => archOf(i) === 'arm64');
-  const labels = await imagesLabels(images.map((i) => i.config.dockerImage!));
-  const missing = images.filter((_, n) => !labels[n]).map((i) => `${i.repository}:${i.tag}`);
-  if (missing.length) return { ok: false, reason: `${missing.length} stub image(s) not built (e.g. ${missing[0]}): run \`npm run images\`` };
-  return { ok: true, reason: `Docker engine ${engine.detail} answers, ${arm.detail}, stub images built` };
+  const stub = stubDockerImage('arm64');
+  if (!(await imageLabels(stub))) return { ok: false, reason: `the stub image ${stub} is not built: run \`npm run images\`` };
+  return { ok: true, reason: `Docker engine ${engine.detail} answers, ${arm.detail}, stub image built` };
 }
 
 export interface DockerMode {
@@ -89,12 +87,12 @@ export async function startDockerMode(opts: {
   log?: (line: string) => void;
 }): Promise<DockerMode> {
   const { DockerFabric, DockerRuntime, removeDockerLeftovers } = await loadDockerModules();
-  // the images must carry the current stubs: rebuild what changed (a no-op check when nothing did)
+  // the image must carry the current stub: rebuild it when it changed (a no-op check when nothing did)
   try {
     const r = await buildImages({ log: opts.log });
     if (r.builtCount) opts.log?.(`images: rebuilt ${r.builtCount} stale image(s) in ${(r.durationMs / 1000).toFixed(1)} s`);
   } catch (e) {
-    opts.log?.(`images: could not check/rebuild the stub images (${(e as Error).message}); using the ones present`);
+    opts.log?.(`images: could not check/rebuild the stub image (${(e as Error).message}); using the one present`);
   }
   const left = await removeDockerLeftovers().catch(() => ({ containers: 0, networks: 0 }));
   if (left.containers || left.networks) opts.log?.(`removed leftovers of killed docker-mode runs: ${left.containers} container(s), ${left.networks} network(s)`);
