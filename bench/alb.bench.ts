@@ -53,7 +53,8 @@ async function rps(pool: Pool, pathName: string, headers: Record<string, string>
 }
 
 /**
- * ALB front overhead: a real gateway stub process as the target; the same request straight to it
+ * ALB front overhead: a real stub process (the generic stub with a /q/health health path, as a
+ * Quarkus front has) as the target; the same request straight to it
  * and through the front's HTTPS listener with a jwt-validation rule (valid token, warm JWKS).
  */
 export async function run(): Promise<BenchResult[]> {
@@ -64,7 +65,10 @@ export async function run(): Promise<BenchResult[]> {
   const idp = new IdpServer(cognito);
   const front = new AlbFront({ elb, cognito, idp, clock, runDir });
   const port = await freePort();
-  const gw = spawn(process.execPath, [path.join(ROOT, 'stubs/gateway.mjs')], { env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), STUB_SERVICE: 'gateway', STUB_VERSION: 'bench' }, stdio: 'ignore' });
+  const gw = spawn(process.execPath, [path.join(ROOT, 'stubs/service.mjs')], {
+    env: { ...process.env, HOST: '127.0.0.1', STUB_PORTS: String(port), STUB_HEALTH_PATHS: '/q/health', STUB_ALB: '1', STUB_SERVICE: 'bench-front', STUB_VERSION: 'bench' },
+    stdio: 'ignore',
+  });
   const pools: Pool[] = [];
   try {
     await idp.start();

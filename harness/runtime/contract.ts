@@ -4,10 +4,11 @@
  * the container's context with ECS semantics, crashes and stops report the right exit, logs
  * and env reach the right places, and close() leaves nothing behind.
  *
- * The images (from opts.imageFor) must be the harness stubs or behave like them:
- * - 'healthy'          a stub service whose health path is `/health` (not the gateway), that
- *                      listens on HOST:PORT (the contract sets PORT), logs one stdout line per
- *                      request ("GET /version 200 1.2ms") and exits 0 on SIGTERM
+ * The images (from opts.imageFor) must be the generic stub (stubs/service.mjs, see
+ * stubs/lib/contract.mjs) or behave like it:
+ * - 'healthy'          answers `/health` (no STUB_HEALTH_PATHS), listens on HOST at the port the
+ *                      contract gives in STUB_PORTS, logs one stdout line per request
+ *                      ("GET /version 200 1.2ms") and exits 0 on SIGTERM
  * - 'unhealthy'        the same, but `/health` answers 503
  * - 'crash'            writes an error line and exits 1 at start
  * - 'ignores-sigterm'  healthy, but ignores SIGTERM (STUB_FAULT=ignore-sigterm)
@@ -168,7 +169,7 @@ export function describeTaskRuntimeContract(
         family: `contract-${kind}`,
         containerName: kind,
         image,
-        env: { PORT: String(port), ...extra.env },
+        env: { STUB_SERVICE: `contract-${kind}`, STUB_PORTS: String(port), ...extra.env },
         ports: [port],
         ip,
         ...(extra.files ? { files: extra.files } : {}),
@@ -195,8 +196,26 @@ export function describeTaskRuntimeContract(
       expect(c.handle.containerName).toBe('healthy');
       const v = await httpGet(`${c.url}/version`);
       expect(v.status).toBe(200);
-      expect(v.body).toMatchObject({ service: expect.any(String), version: expect.any(String) });
+      expect(v.body).toMatchObject({ service: 'contract-healthy', version: expect.any(String) });
       expect((await httpGet(`${c.url}/health`)).status).toBe(200);
+      await rt.stop(c.handle, 5000);
+    });
+
+    it('the image ENV reaches the container under the task env (the task env wins)', async () => {
+      const imageVersion = opts.imageFor('healthy').env.STUB_VERSION;
+      expect(imageVersion).toBeTruthy();
+      const [plain, overridden] = await Promise.all([startReady('healthy'), startReady('healthy', { env: { STUB_VERSION: 'from-the-task' } })]);
+      expect((await httpGet(`${plain.url}/version`)).body.version).toBe(imageVersion);
+      expect((await httpGet(`${overridden.url}/version`)).body.version).toBe('from-the-task');
+      await Promise.all([rt.stop(plain.handle, 5000), rt.stop(overridden.handle, 5000)]);
+    });
+
+    it('a container with several ports (STUB_PORTS) answers on each at its task IP', async () => {
+      const [p1, p2] = [await freePort(), await freePort()];
+      const c = await startReady('healthy', { port: p1, env: { STUB_PORTS: `${p1},${p2}` } });
+      await waitForHttp(`http://${c.ip}:${p2}/health`, c.handle.exited, readyMs);
+      expect((await httpGet(`http://${c.ip}:${p2}/health`)).status).toBe(200);
+      expect((await httpGet(`http://${c.ip}:${p1}/health`)).status).toBe(200);
       await rt.stop(c.handle, 5000);
     });
 

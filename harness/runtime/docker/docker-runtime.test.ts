@@ -1,18 +1,17 @@
 /**
- * The TaskRuntime contract against the docker runtime: linux/arm64 stub images (built offline
- * by docker/, cached), containers on a per-run network at fixed task IPs. Skips, saying why,
+ * The TaskRuntime contract against the docker runtime: the generic stub's linux/arm64 image
+ * (built offline by docker/, cached), containers on a per-run network at fixed task IPs. Skips, saying why,
  * when no Docker engine answers or this host cannot run arm64 binaries.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findCatalogueImage } from '../catalogue.ts';
 import { describeTaskRuntimeContract, type ContractImageKind } from '../contract.ts';
+import { stubImage } from '../stub-image.ts';
 import type { ImageConfig } from '../types.ts';
 import { buildImages, engineAnswers } from './images.ts';
 import { arm64Support } from './select.ts';
 
 const RUN = `eh${randomBytes(4).toString('hex')}`;
-const img = (tag: string) => findCatalogueImage('escher-analysis-agent', tag)!;
 
 const engine = await engineAnswers();
 const arm = engine.ok ? arm64Support() : { ok: false, detail: '' };
@@ -25,7 +24,7 @@ const mods = skipReason
     });
 if (!skipReason) {
   try {
-    await buildImages({ images: [img('v2.15.0'), img('fault-unhealthy'), img('fault-crash'), img('fault-amd64')] });
+    await buildImages();
   } catch (e) {
     skipReason = `the stub images cannot be built here: ${(e as Error).message}`;
   }
@@ -51,18 +50,18 @@ if (skipReason) {
 
   const base = () => fabric!.subnet.split('.').slice(0, 2).join('.');
   const ipFor = (n: number) => `${base()}.1.${20 + n}`;
+  // the generic stub's one image, with a tag's image ENV as the catalogue gives it
   const imageFor = (kind: ContractImageKind): ImageConfig => {
-    const healthy = img('v2.15.0').config;
     switch (kind) {
       case 'healthy':
       case 'env-echo':
-        return healthy;
+        return stubImage({ STUB_VERSION: 'v1.0.0' });
       case 'unhealthy':
-        return img('fault-unhealthy').config;
+        return stubImage({ STUB_VERSION: 'fault-unhealthy', STUB_FAULT: 'unhealthy' });
       case 'crash':
-        return img('fault-crash').config;
+        return stubImage({ STUB_VERSION: 'fault-crash', STUB_FAULT: 'crash' });
       case 'ignores-sigterm':
-        return { ...healthy, env: { ...healthy.env, STUB_FAULT: 'ignore-sigterm' } };
+        return stubImage({ STUB_VERSION: 'v1.0.0', STUB_FAULT: 'ignore-sigterm' });
     }
   };
 
@@ -86,20 +85,20 @@ if (skipReason) {
       const lines: string[] = [];
       const h = await rt.start({
         runId: `${RUN}-arch`, taskId: 'arch0000000000000000', family: 'arch', containerName: 'app',
-        image: img('v2.15.0').config, env: { PORT: '8081' }, ports: [8081], ip, onLog: (_s, l) => lines.push(l),
+        image: stubImage({ STUB_VERSION: 'v1.0.0' }), env: { STUB_SERVICE: 'sample-service', STUB_PORTS: '8081' }, ports: [8081], ip, onLog: (_s, l) => lines.push(l),
       });
       let body: any;
       for (let i = 0; i < 150 && !body; i++) {
         body = await fetch(`http://${ip}:8081/version`, { signal: AbortSignal.timeout(1000) }).then((r) => r.json(), () => undefined);
         if (!body) await new Promise((r) => setTimeout(r, 100));
       }
-      expect(body).toMatchObject({ arch: 'arm64', service: 'analysis-agent', version: 'v2.15.0' });
+      expect(body).toMatchObject({ arch: 'arm64', service: 'sample-service', version: 'v1.0.0' });
       expect(lines.join('\n')).toMatch(/linux\/arm64/);
       await rt.stop(h, 2000);
     });
 
     it('a missing local image fails the start with one line saying what to do', async () => {
-      const missing = { ...img('v2.15.0').config, dockerImage: 'escher-harness/analysis-agent:000000000000' };
+      const missing = { ...stubImage({ STUB_VERSION: 'v1.0.0' }), dockerImage: 'escher-harness/stub:000000000000-arm64' };
       await expect(
         rt.start({ runId: `${RUN}-arch`, taskId: 'miss0000', family: 'x', containerName: 'app', image: missing, env: {}, ports: [], ip: ipFor(91), onLog: () => {} }),
       ).rejects.toThrow(/CannotPullContainerError: local image .* not found: run `npm run images`/);

@@ -12,15 +12,15 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findCatalogueImage } from '../catalogue.ts';
 import { netnsCapability } from '../../network/netns-fabric.ts';
 import { tcpProbe } from '../../network/probe.ts';
 import type { SgGroup } from '../../network/sg-rules.ts';
 import { buildImages, engineAnswers } from './images.ts';
+import { stubImage } from '../stub-image.ts';
 import { arm64Support } from './select.ts';
 
 const RUN = `eh${randomBytes(4).toString('hex')}`;
-const img = findCatalogueImage('escher-analysis-agent', 'v2.15.0')!;
+const img = { config: stubImage({ STUB_VERSION: 'v1.0.0' }) };
 
 const cap = netnsCapability();
 const engine = cap.ok ? await engineAnswers() : { ok: false, detail: '' };
@@ -28,7 +28,7 @@ const arm = engine.ok ? arm64Support() : { ok: false, detail: '' };
 let skipReason = !cap.ok ? cap.reason : !engine.ok ? `no Docker engine answers (${engine.detail})` : !arm.ok ? arm.detail : '';
 if (!skipReason) {
   try {
-    await buildImages({ images: [img] });
+    await buildImages();
   } catch (e) {
     skipReason = `the stub images cannot be built here: ${(e as Error).message}`;
   }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findCatalogueImage } from '../catalogue.ts';
+import { stubImage } from '../stub-image.ts';
 import type { ContainerSpec } from '../types.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 
@@ -30,15 +30,15 @@ describe.runIf(root)('ProcessRuntime (netns mode)', () => {
 
   it('reports isolation enforced, runs the task in its namespace and health checks there', async () => {
     expect(rt.isolationEnforced).toBe(true);
-    const image = findCatalogueImage('escher-asset-store', 'v2.15.0')!.config;
+    const image = stubImage({ STUB_VERSION: 'v1.0.0' });
     const lines: string[] = [];
     const spec: ContainerSpec = {
       runId: rt.runId,
       taskId: 'netns-task',
-      family: 'asset-store',
-      containerName: 'asset-store',
+      family: 'sample-service',
+      containerName: 'app',
       image,
-      env: {},
+      env: { STUB_PORTS: '8000' },
       ports: [8000],
       ip: '10.200.1.10', // not a loopback address: fine, the namespace is its own stack
       netns: NS,

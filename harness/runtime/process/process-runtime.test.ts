@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findCatalogueImage } from '../catalogue.ts';
 import { describeTaskRuntimeContract, type ContractImageKind } from '../contract.ts';
+import { stubImage } from '../stub-image.ts';
 import type { ContainerSpec, ImageConfig } from '../types.ts';
 import { findLeftoverProcesses, findLeftoverTempDirs, killLeftovers } from './leftovers.ts';
 import { DNS_PRELOAD_PATH, ProcessRuntime } from './process-runtime.ts';
@@ -18,18 +18,18 @@ function ipFor(n: number): string {
   return `127.${a}.${b}.${(n % 250) + 1}`;
 }
 
+/** The generic stub with a tag's image ENV, as the catalogue gives it. */
 function imageFor(kind: ContractImageKind): ImageConfig {
-  const healthy = findCatalogueImage('escher-analysis-agent', 'v2.15.0')!.config;
   switch (kind) {
     case 'healthy':
-    case 'env-echo': // the stubs echo env fingerprints named by STUB_ECHO_ENV
-      return healthy;
+    case 'env-echo': // the stub echoes env fingerprints named by STUB_ECHO_ENV
+      return stubImage({ STUB_VERSION: 'v1.0.0' });
     case 'unhealthy':
-      return findCatalogueImage('escher-analysis-agent', 'fault-unhealthy')!.config;
+      return stubImage({ STUB_VERSION: 'fault-unhealthy', STUB_FAULT: 'unhealthy' });
     case 'crash':
-      return findCatalogueImage('escher-analysis-agent', 'fault-crash')!.config;
+      return stubImage({ STUB_VERSION: 'fault-crash', STUB_FAULT: 'crash' });
     case 'ignores-sigterm':
-      return { ...healthy, env: { ...healthy.env, STUB_FAULT: 'ignore-sigterm' } };
+      return stubImage({ STUB_VERSION: 'v1.0.0', STUB_FAULT: 'ignore-sigterm' });
   }
 }
 
@@ -118,18 +118,18 @@ describe('ProcessRuntime (loopback mode)', () => {
 
   it('passes the DNS server and zones, and preloads the DNS shim only when it exists', async () => {
     const s = spec(sh('env'), { dnsServer: '127.0.0.53:5353' });
-    (s as ContainerSpec & { dnsZones?: string[] }).dnsZones = ['escher.internal'];
+    (s as ContainerSpec & { dnsZones?: string[] }).dnsZones = ['sample.internal'];
     const h = await rt.start(s);
     await h.exited;
     expect(s.lines).toContain('HARNESS_DNS_SERVER=127.0.0.53:5353');
-    expect(s.lines).toContain('HARNESS_DNS_ZONES=escher.internal');
+    expect(s.lines).toContain('HARNESS_DNS_ZONES=sample.internal');
     const nodeOptions = s.lines.find((l) => l.startsWith('NODE_OPTIONS='));
     if (existsSync(DNS_PRELOAD_PATH)) expect(nodeOptions).toBe(`NODE_OPTIONS=--import=${pathToFileURL(DNS_PRELOAD_PATH).href}`);
     else expect(nodeOptions).toBeUndefined();
     // a Node task starts fine with the preload in place
-    const stub = spec(findCatalogueImage('escher-asset-store', 'v2.15.0')!.config, {
+    const stub = spec(stubImage({ STUB_VERSION: 'v1.0.0' }), {
       dnsServer: '127.0.0.53:5353',
-      env: { PORT: String(await freePort()), HARNESS_DNS_ZONES: 'escher.internal' },
+      env: { STUB_PORTS: String(await freePort()), HARNESS_DNS_ZONES: 'sample.internal' },
     });
     const sh2 = await rt.start(stub);
     await expect.poll(() => stub.lines.some((l) => l.includes('listening')), { timeout: 10_000 }).toBe(true);
@@ -162,15 +162,15 @@ describe('ProcessRuntime (loopback mode)', () => {
   });
 
   it('exec: localhost in wget and curl means the task IP; a missing binary is exit 127; a stopped container refuses', async () => {
-    const image = findCatalogueImage('escher-context-engine', 'v2.15.0')!.config;
+    const image = stubImage({ STUB_VERSION: 'v1.0.0' });
     const port = await freePort();
-    const s = spec(image, { env: { PORT: String(port) } });
+    const s = spec(image, { env: { STUB_PORTS: String(port) } });
     const h = await rt.start(s);
     await expect.poll(() => s.lines.some((l) => l.includes('listening')), { timeout: 10_000 }).toBe(true);
     if (rt.shimmedTools.includes('wget')) {
       const w = await rt.exec(h, ['CMD-SHELL', `wget -q -O - http://localhost:${port}/health`], 5000);
       expect(w).toMatchObject({ exitCode: 0, timedOut: false });
-      expect(w.stdout).toContain('"status":"ok"');
+      expect(w.stdout).toContain('"status":"UP"');
     } else {
       console.log('wget not installed here: its loopback shim is not tested');
     }
