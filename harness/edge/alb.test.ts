@@ -132,6 +132,47 @@ describe('ALB front', () => {
     elb.deleteRule(rule.RuleArn!);
   });
 
+  it('forward with ForwardConfig: traffic splits by target-group weight; a weight of 0 gets nothing', async () => {
+    const second = await startTarget((req, res) => {
+      if (req.url === '/q/health') {
+        res.writeHead(200);
+        return res.end();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ from: 'second' }));
+    });
+    try {
+      const hc = { Protocol: 'HTTP', VpcId: 'vpc-1', TargetType: 'ip', HealthCheckPath: '/q/health', HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 2, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2 };
+      const blue = elb.createTargetGroup({ Name: 'blue', Port: target.port, ...hc }).TargetGroupArn!;
+      const green = elb.createTargetGroup({ Name: 'green', Port: second.port, ...hc }).TargetGroupArn!;
+      const split = (b: number, g: number) => [{ Type: 'forward' as const, ForwardConfig: { TargetGroups: [{ TargetGroupArn: blue, Weight: b }, { TargetGroupArn: green, Weight: g }] } }];
+      const rule = elb.createRule({ ListenerArn: listenerArn, Priority: 20, Conditions: [{ Field: 'path-pattern', Values: ['/split/*'] }], Actions: split(3, 1) });
+      elb.registerTargets(blue, [{ Id: '127.0.0.1' }]);
+      elb.registerTargets(green, [{ Id: '127.0.0.1' }]);
+      await until(() => elb.targetHealth(blue, '127.0.0.1', target.port).State === 'healthy' && elb.targetHealth(green, '127.0.0.1', second.port).State === 'healthy');
+      const count = async (n: number) => {
+        let toGreen = 0;
+        for (let i = 0; i < n; i++) {
+          const r = await get(`/split/${i}`);
+          expect(r.statusCode).toBe(200);
+          if (((await r.body.json()) as { from?: string }).from === 'second') toGreen++;
+        }
+        return toGreen;
+      };
+      // 3:1 → a quarter to green; 200 draws stay within [25, 75] with probability > 0.9999
+      const green31 = await count(200);
+      expect(green31).toBeGreaterThanOrEqual(25);
+      expect(green31).toBeLessThanOrEqual(75);
+      elb.modifyRule(rule.RuleArn!, { Actions: split(100, 0) });
+      expect(await count(30)).toBe(0);
+      elb.modifyRule(rule.RuleArn!, { Actions: split(0, 100) });
+      expect(await count(30)).toBe(30);
+      elb.deleteRule(rule.RuleArn!);
+    } finally {
+      second.server.close();
+    }
+  });
+
   it('jwt-validation: only a valid access token of the right client passes; a JWKS that cannot be fetched denies', async () => {
     const rule = elb.createRule({
       ListenerArn: listenerArn,

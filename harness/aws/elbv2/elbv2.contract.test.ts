@@ -121,6 +121,32 @@ describe.each(clis)('ELBv2 with aws $major ($version)', (cli) => {
     }
   });
 
+  it('a rule whose forward names its target groups only in ForwardConfig (weights, stickiness) reads back as AWS gives it', async () => {
+    const store = env.store;
+    const lb = store.createLoadBalancer({ Name: `fc-${cli.major}`, Subnets: ['subnet-1', 'subnet-2'] });
+    const listener = store.createListener({ LoadBalancerArn: lb.LoadBalancerArn!, Protocol: 'HTTPS', Port: 443, Certificates: [{ CertificateArn: CERT }], DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } }] });
+    const blue = store.createTargetGroup({ Name: `blue-${cli.major}`, Protocol: 'HTTP', Port: 3000, VpcId: 'vpc-1', TargetType: 'ip' }).TargetGroupArn!;
+    const green = store.createTargetGroup({ Name: `green-${cli.major}`, Protocol: 'HTTP', Port: 3000, VpcId: 'vpc-1', TargetType: 'ip' }).TargetGroupArn!;
+    const actions = [
+      { Type: 'authenticate-cognito', Order: 1, AuthenticateCognitoConfig: { UserPoolArn: POOL, UserPoolClientId: 'client1', UserPoolDomain: 'escher-prod-auth.auth.us-west-1.amazoncognito.com', OnUnauthenticatedRequest: 'deny' } },
+      { Type: 'forward', Order: 2, ForwardConfig: { TargetGroups: [{ TargetGroupArn: blue, Weight: 90 }, { TargetGroupArn: green, Weight: 10 }], TargetGroupStickinessConfig: { Enabled: false } } },
+    ];
+    const r = await aws('elbv2', 'create-rule', '--listener-arn', listener.ListenerArn!, '--priority', '10', '--conditions', '[{"Field":"path-pattern","Values":["/*"]}]', '--actions', JSON.stringify(actions));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.Rules[0].Actions[1]).toEqual({ Type: 'forward', Order: 2, ForwardConfig: { TargetGroups: [{ TargetGroupArn: blue, Weight: 90 }, { TargetGroupArn: green, Weight: 10 }], TargetGroupStickinessConfig: { Enabled: false } } });
+    const weights = await aws('elbv2', 'describe-rules', '--listener-arn', listener.ListenerArn!, '--query', "Rules[?Priority=='10'] | [0].Actions[?Type=='forward'] | [0].ForwardConfig.TargetGroups[].[TargetGroupArn,Weight]", '--output', 'text');
+    expect(weights.stdout.trim().split('\n').map((l) => l.split('\t'))).toEqual([[blue, '90'], [green, '10']]);
+    // one target group in ForwardConfig: AWS fills in TargetGroupArn as well
+    const one = await aws('elbv2', 'modify-rule', '--rule-arn', r.json.Rules[0].RuleArn, '--actions', JSON.stringify([actions[0], { Type: 'forward', Order: 2, ForwardConfig: { TargetGroups: [{ TargetGroupArn: blue, Weight: 100 }] } }]));
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.json.Rules[0].Actions[1]).toMatchObject({ Type: 'forward', TargetGroupArn: blue, ForwardConfig: { TargetGroups: [{ TargetGroupArn: blue, Weight: 100 }] } });
+    const tgs = await aws('elbv2', 'describe-target-groups', '--target-group-arns', blue, green, '--query', 'TargetGroups[].LoadBalancerArns', '--output', 'json');
+    expect(tgs.json).toEqual([[lb.LoadBalancerArn], []]);
+    const bad = await aws('elbv2', 'create-rule', '--listener-arn', listener.ListenerArn!, '--priority', '11', '--conditions', '[{"Field":"path-pattern","Values":["/x"]}]',
+      '--actions', JSON.stringify([{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: blue, Weight: 1000 }] } }]));
+    expect(bad.stderr).toContain('ValidationError');
+  });
+
   it('targets: registration, AWS states, target-in-service and target-deregistered waiters', async () => {
     const store = env.store;
     const lb = store.createLoadBalancer({ Name: `lb-${cli.major}`, Subnets: ['subnet-1', 'subnet-2'] });
