@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { SecretsManagerStore } from './store.ts';
 import { resolveEcsSecretValueFrom, parseEcsSecretValueFrom } from './ecs-secrets.ts';
+import { createSecretsManagerProvider } from './provider.ts';
 
 const ACCOUNT = '123456789012';
 const REGION = 'us-west-1';
@@ -81,6 +82,25 @@ describe('resolveEcsSecretValueFrom', () => {
     expect(resolveEcsSecretValueFrom(s, `${PREFIX}app:username1::`)).toBe('admin');
     expect(resolveEcsSecretValueFrom(s, `${PREFIX}app:port::`)).toBe('5432');
     expect(resolveEcsSecretValueFrom(s, `${PREFIX}app::AWSCURRENT:`)).toContain('username1');
+  });
+
+  it('accepts the full ARN DescribeSecret returns (with its random suffix) as valueFrom, whole or one JSON key; a stale suffix is not found', async () => {
+    const s = newStore();
+    s.createSecret('prod/surreal/root', JSON.stringify({ username: 'root', password: 'pw-1' }));
+    s.createSecret('prod/anthropic/api-key', 'sk-ant-fake');
+    const sm = createSecretsManagerProvider(s);
+    const ctx = { requestId: 'r', region: REGION, account: ACCOUNT, signingName: 'secretsmanager' };
+    const arnOf = async (id: string) => ((await sm.operations.DescribeSecret!({ SecretId: id }, ctx)) as { ARN: string }).ARN;
+    const root = await arnOf('prod/surreal/root');
+    expect(root).toMatch(new RegExp(`^${PREFIX}prod/surreal/root-[A-Za-z0-9]{6}$`));
+    expect(resolveEcsSecretValueFrom(s, `${root}:username::`)).toBe('root');
+    expect(resolveEcsSecretValueFrom(s, `${root}:password::`)).toBe('pw-1');
+    const key = await arnOf(`${PREFIX}prod/anthropic/api-key`);
+    expect(resolveEcsSecretValueFrom(s, key)).toBe('sk-ant-fake');
+    expect(resolveEcsSecretValueFrom(s, `${key}::AWSCURRENT:`)).toBe('sk-ant-fake');
+    const stale = `${PREFIX}prod/anthropic/api-key-AAAAAA`;
+    expect(stale).not.toBe(key);
+    expect(() => resolveEcsSecretValueFrom(s, stale)).toThrow(`failed to fetch secret ${stale} from secrets manager: ResourceNotFoundException`);
   });
 
   it('selects a version by stage or id', () => {
