@@ -147,6 +147,12 @@ describe('the contract, as read from the environment', () => {
     const c = readContract({ HARNESS_CONTAINER_NAME: 'web' });
     expect(c).toMatchObject({ service: 'web', version: 'dev', fault: '', host: '0.0.0.0', ports: [8080], healthPaths: ['/health'], dependencies: [], data: undefined, analysis: undefined, alb: false });
     expect(readContract({}).service).toBe('service');
+    // how it names itself to other stubs: the service name, or (unnamed) a name that tells unlike stubs apart
+    expect(readContract({ STUB_SERVICE: 'orders', HARNESS_CONTAINER_NAME: 'app' }).identity).toBe('orders');
+    const a = readContract({ HARNESS_CONTAINER_NAME: 'app', STUB_DEPENDENCIES: 'X_URL', X_URL: 'http://x' });
+    const b = readContract({ HARNESS_CONTAINER_NAME: 'app' });
+    expect(a.service).toBe(b.service);
+    expect(a.identity).not.toBe(b.identity);
   });
 
   it('ports, health paths and dependencies: lists, normalised; the data URL is never a dependency', () => {
@@ -309,6 +315,30 @@ describe('the generic stub', () => {
     expect(f.status).toBe(502);
     expect(f.body).toMatchObject({ url: 'http://127.0.0.1:1/api/assets/a1' });
     expect(f.body.error).toMatch(/ECONNREFUSED/);
+  });
+
+  it('an unreachable dependency is skipped, but a write that timed out is not sent on (it may have been served)', async () => {
+    const sockets: net.Socket[] = [];
+    const blackhole = net.createServer((s) => sockets.push(s)); // accepts, never answers
+    await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
+    try {
+      const owner = await startStub({ STUB_SERVICE: 'svc-owner', STUB_DATA_URL_ENV: 'DB_URL' });
+      const front = await startStub({
+        STUB_SERVICE: 'svc-front', STUB_HOP_TIMEOUT_MS: '300',
+        STUB_DEPENDENCIES: 'DOWN_URL,STUCK_URL,OWNER_URL', DOWN_URL: 'http://127.0.0.1:1',
+        STUCK_URL: `http://127.0.0.1:${(blackhole.address() as net.AddressInfo).port}`, OWNER_URL: owner.url,
+      });
+      const list = await get(`${front.url}/api/assets`);
+      expect(list).toMatchObject({ status: 200, body: { assets: [] } });
+      const write = await post(`${front.url}/api/assets`, { name: 'once' });
+      expect(write.status).toBe(502);
+      expect(write.body.attempts.map((a: any) => a.env)).toEqual(['DOWN_URL', 'STUCK_URL']);
+      expect(write.body.error).toMatch(/ECONNREFUSED.*ETIMEDOUT|ETIMEDOUT/s);
+      expect(owner.stdout.some((l) => l.startsWith('POST '))).toBe(false);
+    } finally {
+      for (const s of sockets) s.destroy();
+      blackhole.close();
+    }
   });
 
   it('STUB_ALB=1: /api/whoami echoes the ALB headers and verifies the claims’ ES256 signature', async () => {

@@ -4,7 +4,8 @@
 // process's (NODE_EXTRA_CA_CERTS adds a CA). The key is never logged or returned.
 //
 //   ANTHROPIC_MODEL       default claude-sonnet-4-5
-//   ANTHROPIC_TIMEOUT_MS  default 80% of the request's time budget (so the caller's hop outlives it)
+//   ANTHROPIC_TIMEOUT_MS  default the time budget a calling stub passed on (less than its own wait),
+//                         else 80% of STUB_HOP_TIMEOUT_MS
 import { request, describeError } from './http-client.mjs';
 
 export const DEFAULT_ANTHROPIC_BASE_URL = 'https://api.anthropic.com';

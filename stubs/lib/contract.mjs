@@ -44,6 +44,8 @@
 //                           against ALB_PUBLIC_KEYS / ALB_PUBLIC_KEYS_URL, signer ALB_ARN)
 // Harness task ENV it reads: HARNESS_TASK_IP (reported by /version), HARNESS_CONTAINER_NAME.
 
+import { createHash } from 'node:crypto';
+
 export const FAULTS = ['', 'unhealthy', 'crash', 'slow-start', 'ignore-sigterm'];
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HEALTH_PATH = '/health';
@@ -63,6 +65,9 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  *
  * @typedef {object} StubContract
  * @property {string} service
+ * @property {string} identity                  how it names itself to other stubs (loop detection):
+ *                                              STUB_SERVICE, else its default name + a hash of
+ *                                              what it serves (two unnamed services stay distinct)
  * @property {string} version
  * @property {string} fault
  * @property {number} slowStartSeconds          already × HARNESS_TIME_SCALE
@@ -142,9 +147,13 @@ export function readContract(env) {
     };
   }
 
-  const containerName = env.HARNESS_CONTAINER_NAME;
+  const service = env.STUB_SERVICE || env.HARNESS_CONTAINER_NAME || 'service';
+  const identity = env.STUB_SERVICE
+    ? env.STUB_SERVICE
+    : `${service}#${createHash('sha256').update(JSON.stringify([ports, healthPaths, dependencies, dataUrlEnv, keyEnv])).digest('hex').slice(0, 8)}`;
   return {
-    service: env.STUB_SERVICE || containerName || 'service',
+    service,
+    identity,
     version: env.STUB_VERSION || 'dev',
     fault,
     slowStartSeconds: nonNegative(env.STUB_SLOW_START_SECONDS, 20) * nonNegative(env.HARNESS_TIME_SCALE, 1),

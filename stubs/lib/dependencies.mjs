@@ -25,6 +25,7 @@ export const MAX_HOPS = 16;
 /**
  * @typedef {object} Caller
  * @property {string} service
+ * @property {string} identity
  * @property {string} version
  * @property {number} hopTimeoutMs
  * @property {import('./contract.mjs').Dependency[]} dependencies
@@ -53,7 +54,7 @@ export function budgetOf(headers, hopTimeoutMs) {
 
 /** true when this service is already on the request's path (or the path is too long). */
 function looped(/** @type {Caller} */ self, /** @type {string[]} */ via) {
-  return via.includes(self.service) || via.length >= MAX_HOPS;
+  return via.includes(self.identity) || via.length >= MAX_HOPS;
 }
 
 /**
@@ -65,7 +66,7 @@ export async function trace(self, req) {
   const via = viaOf(req.headers);
   if (looped(self, via)) return { status: 200, body: { service: self.service, version: self.version, cycle: true, hops: [] } };
   const { budget, downstream } = budgetOf(req.headers, self.hopTimeoutMs);
-  const headers = { [BUDGET_HEADER]: String(downstream), [VIA_HEADER]: [...via, self.service].join(',') };
+  const headers = { [BUDGET_HEADER]: String(downstream), [VIA_HEADER]: [...via, self.identity].join(',') };
   const hops = await Promise.all(
     self.dependencies.map(async (dep) => {
       if (!dep.url) return { env: dep.env, url: null, error: `${dep.env} is not set` };
@@ -106,7 +107,7 @@ export async function forward(self, req) {
   const { budget, downstream } = budgetOf(req.headers, self.hopTimeoutMs);
   const payload = req.method === 'GET' || req.method === 'HEAD' ? undefined : await req.body();
   /** @type {Record<string, string>} */
-  const headers = { [BUDGET_HEADER]: String(downstream), [VIA_HEADER]: [...via, self.service].join(',') };
+  const headers = { [BUDGET_HEADER]: String(downstream), [VIA_HEADER]: [...via, self.identity].join(',') };
   const type = header(req.headers, 'content-type');
   if (payload && type) headers['content-type'] = type;
   /** @type {{ env: string, url: string | null, status?: number, error?: string }[]} */

@@ -15,7 +15,7 @@ import { HttpError } from './router.mjs';
 import { createAssetStorage } from './asset-storage.mjs';
 import { analyzeWithClaude } from './anthropic.mjs';
 import { whoami } from './alb-claims.mjs';
-import { budgetOf, forward, trace, SERVED_BY_HEADER } from './dependencies.mjs';
+import { BUDGET_HEADER, forward, trace, SERVED_BY_HEADER } from './dependencies.mjs';
 
 const DATA_PREFIXES = ['/api/assets', '/assets'];
 const ANALYSIS_PATHS = ['/api/analysis', '/api/analyze'];
@@ -102,8 +102,12 @@ export function roles(c, env, out) {
       const body = /** @type {any} */ (await req.json());
       if (!body || typeof body.prompt !== 'string' || body.prompt.trim() === '') throw new HttpError(400, 'prompt (a non-empty string) is required');
       if (body.model !== undefined && typeof body.model !== 'string') throw new HttpError(400, 'model must be a string');
+      // a caller stub gave its remaining budget (already less than its own wait): use it; a
+      // direct caller's wait is unknown: 80% of a hop
       const configured = Number(env.ANTHROPIC_TIMEOUT_MS);
-      const timeoutMs = configured > 0 ? configured : Math.max(200, Math.floor(budgetOf(req.headers, c.hopTimeoutMs).budget * 0.8));
+      const given = Number(req.headers[BUDGET_HEADER]);
+      const timeoutMs =
+        configured > 0 ? configured : Math.max(200, given > 0 ? Math.min(given, c.hopTimeoutMs) : Math.floor(c.hopTimeoutMs * 0.8));
       const r = await analyzeWithClaude(env, keyEnv, body.prompt, { model: body.model, timeoutMs });
       out.log(`anthropic ${r.status === 200 ? `200 ${r.body.messageId} ${r.body.requestId ?? ''}`.trimEnd() : `failed: ${r.body.error}`}`);
       return { status: r.status, body: { service: c.service, ...r.body } };
