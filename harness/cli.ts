@@ -41,6 +41,7 @@ const USAGE = `harness <verb> [options]
                              run a command where a task of the running topology stands (its network
                              namespace: curl/nc as from a bastion); N = 1-based index by start time,
                              or a task id prefix
+  init [--deploy-dir D] [--force] [--manifest PATH]   draft harness.yaml from a deployment repo
   doctor [--fix]             preflight: aws CLIs, Node, curl, root/netns, nftables, Docker, QEMU;
                              --fix installs missing Debian packages (as root)
 
@@ -79,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
       return doctorVerb(rest);
     case 'token':
       return tokenVerb(rest);
+    case 'init':
+      return (await import('./manifest/init-cli.ts')).runInit(rest);
     case undefined:
     case 'help':
     case '--help':
