@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { draftManifest, formatDraftReport } from './init.ts';
+import { displayPath, draftManifest, formatDraftReport } from './init.ts';
 import { MANIFEST_NAMES } from './load.ts';
 
 export const INIT_USAGE = 'usage: harness init [--deploy-dir D] [--force] [--manifest PATH] [--stdout]';
@@ -40,7 +40,7 @@ export async function runInit(argv: string[], io: { out: (s: string) => void; er
   const manifestFile = values.manifest ? path.resolve(values.manifest) : path.join(deployDir, MANIFEST_NAMES[0]!);
   const existing = values.manifest ? (fs.existsSync(manifestFile) ? manifestFile : undefined) : MANIFEST_NAMES.map((n) => path.join(deployDir, n)).find((f) => fs.existsSync(f));
   if (existing && !values.force && !values.stdout) {
-    io.err(`harness init: ${path.relative(process.cwd(), existing) || existing} already exists; pass --force to overwrite it\n`);
+    io.err(`harness init: ${displayPath(existing)} already exists; pass --force to overwrite it\n`);
     return 1;
   }
   const draft = draftManifest(deployDir, manifestFile);

@@ -136,7 +136,13 @@ function readText(abs: string): string | undefined {
 
 /** JSON/YAML with placeholders such as "cpu": ${CPU} or image: {{ .Image }} made parseable (lines kept). */
 function quotePlaceholders(text: string): string {
-  return text.replace(/(:[ \t]*|[[,][ \t]*)(\$\{[^}\n]*\}|\{\{[^}\n]*\}\}|<[A-Za-z_][\w-]*>)(?=[ \t]*[,}\]\n\r]|[ \t]*$)/g, (_m, pre: string, ph: string) => `${pre}${JSON.stringify(ph)}`);
+  return (
+    text
+      // a value that is one placeholder: "cpu": ${CPU}, - {{ x }}
+      .replace(/("[ \t]*:[ \t]*|:[ \t]+|[[,][ \t]*|^[ \t]*-[ \t]+)(\$\{[^}\n]*\}|\{\{[^}\n]*\}\}|<[A-Za-z_][\w-]*>)(?=[ \t]*[,}\]\r\n]|[ \t]*$)/gm, (_m, pre: string, ph: string) => `${pre}${JSON.stringify(ph)}`)
+      // a YAML plain value that starts with {{ (a flow mapping to YAML): quote the rest of the line
+      .replace(/^([ \t]*(?:-[ \t]+)?[\w.-]+:[ \t]+|[ \t]*-[ \t]+)(\{\{[^\n]*?)[ \t]*$/gm, (_m, pre: string, v: string) => `${pre}${JSON.stringify(v)}`)
+  );
 }
 
 export function parseData(text: string): { root?: LNode; error?: string } {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { draftManifest, HARNESS_ROOT, parseImage, SCHEMA_FILE } from './init.ts';
+import { displayPath, draftManifest, HARNESS_ROOT, parseImage, SCHEMA_FILE } from './init.ts';
 import { runInit } from './init-cli.ts';
 import { loadManifest, parseManifest } from './load.ts';
 import type { Manifest } from './schema.ts';
@@ -180,7 +180,7 @@ describe('harness init on fixtures/v2-deployment-ecs', () => {
     expect(out).toMatch(/^left to fill in \(\d+ TODO\):$/m);
     expect(out).toContain('region us-west-1 (REGION)  [configs/escher-v2.env:25]');
     expect(out).toContain('the draft validates');
-    expect(out.trim().split('\n').at(-1)).toBe(`review ${path.relative(process.cwd(), path.join(d, 'harness.yaml'))}, then run: npx harness scenario deploy-all --deploy-dir ${path.relative(process.cwd(), d)}`);
+    expect(out.trim().split('\n').at(-1)).toBe(`review ${displayPath(path.join(d, 'harness.yaml'))}, then run: npx harness scenario deploy-all --deploy-dir ${displayPath(d)}`);
   });
 });
 
@@ -313,6 +313,83 @@ aws secretsmanager get-secret-value --secret-id "ops/\${ENV}/deploy-token" >/dev
     expect(m.commands.deployService).toBe('./bin/deploy prod {service} {version}');
     const families = draft.text.split('\n').find((l) => l.includes('# task definition families:'))!;
     expect(families).toContain('api (ecs/taskdefs/api.json), worker (ecs/taskdefs/worker.json)');
+  });
+});
+
+describe('harness init on a third layout (YAML task definitions with {{…}} and <…>, a .env, literal flags)', () => {
+  const dir = tmpDir();
+  const write = (f: string, text: string, mode = 0o644): void => {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), text, { mode });
+  };
+  write('.env', 'AWS_REGION=ap-southeast-2\nCLUSTER=shop\n');
+  write(
+    'deploy/td/web.yaml',
+    `family: shop-web
+executionRoleArn: arn:aws:iam::<ACCOUNT_ID>:role/shop-exec
+runtimePlatform:
+  cpuArchitecture: X86_64
+containerDefinitions:
+  - name: web
+    image: <ACCOUNT_ID>.dkr.ecr.{{ region }}.amazonaws.com/shop-web:{{ tag }}
+    environment:
+      - name: API_URL
+        value: http://api.shop.local:8080
+      - name: PAYMENTS_URL
+        value: https://payments.example-pay.test/v1
+    secrets:
+      - name: SESSION_KEY
+        valueFrom: arn:aws:secretsmanager:{{ region }}:<ACCOUNT_ID>:secret:shop/session
+      - name: DB_PASSWORD
+        valueFrom: /shop/db/password
+  - name: log-router
+    image: public.ecr.aws/aws-observability/aws-for-fluent-bit:stable
+`,
+  );
+  write('deploy/td/api.yaml', 'containerDefinitions:\n  - name: api\n    image: {{ account }}.dkr.ecr.{{ region }}.amazonaws.com/shop-api:{{ tag }}\n    environment:\n      - name: SURREAL_URL\n        value: ws://db.shop.local:8000\n');
+  write(
+    'deploy/release.sh',
+    `#!/bin/bash
+# usage: deploy/release.sh VERSION
+set -eu
+source .env
+aws elbv2 create-load-balancer --name shop-internal-alb --subnets subnet-0c0c0c01 subnet-0c0c0c02
+aws elbv2 describe-load-balancers --names "\${PUBLIC_ALB:-shop-public}" --region "$AWS_REGION"
+aws ec2 create-security-group --group-name shop-web-sg --vpc-id vpc-0feed01
+aws secretsmanager get-secret-value --secret-id shop/deploy-key
+aws iam get-role --role-name shop-ci
+`,
+    0o755,
+  );
+  write('.github/workflows/deploy.yml', 'jobs:\n  deploy:\n    env:\n      IMAGE_TAG: "1.8.0"\n');
+  const draft = draftManifest(dir);
+  const m = parseManifest(draft.text, 'harness.yaml');
+
+  it('validates and finds what is there', () => {
+    expect(draft.invalid).toBeUndefined();
+    expect(m.region).toBe('ap-southeast-2');
+    expect(m.vpc.id).toBe('vpc-0feed01');
+    expect(m.vpc.subnets.map((s) => s.id)).toEqual(['subnet-0c0c0c01', 'subnet-0c0c0c02']);
+    // the scripts create shop-internal-alb: not a prerequisite
+    expect(m.loadBalancers.map((l) => l.name)).toEqual(['shop-public']);
+    expect(m.iam.roles).toEqual(['shop-exec', 'shop-ci']);
+    expect(Object.keys(m.secrets)).toEqual(['shop/session', 'shop/deploy-key']);
+    expect(Object.keys(m.images.repositories).sort()).toEqual(['shop-api', 'shop-web']);
+    expect(m.images.platforms).toEqual(['linux/amd64']);
+    expect(Object.keys(m.images.tags)).toEqual(['1.8.0']);
+    expect(m.hosts.db).toMatchObject({ kind: 'surrealdb', dns: 'db.shop.local', port: 8000 });
+    expect(m.commands.deployAll).toBe('./deploy/release.sh {version}');
+    expect(draft.text).toContain('# task definition families: api (deploy/td/api.yaml), shop-web (deploy/td/web.yaml)');
+  });
+
+  it('says what it cannot seed and which placeholders to confirm', () => {
+    const todo = draft.todo.map((t) => `[${t.effect}] ${t.text}`).join('\n');
+    expect(todo).toMatch(/\[not in the draft\] secret DB_PASSWORD of shop-web is an SSM parameter/);
+    expect(todo).toMatch(/\[not in the draft\] image public\.ecr\.aws\/.* is not from ECR/);
+    expect(todo).toMatch(/\[not in the draft\] PAYMENTS_URL of shop-web .* calls payments\.example-pay\.test on the internet/);
+    expect(todo).toMatch(/\[valid placeholder: confirm\] vpc\.cidr/);
+    expect(todo).toMatch(/\[valid placeholder: confirm\] commands\.deployService/);
+    expect(draft.guessed.map((g) => g.text)).toContain('account 000000000000');
   });
 });
 

@@ -369,8 +369,12 @@ class Drafter {
       const cmd = [`./${s.file}`, ...parts.filter(Boolean)].join(' ');
       return { cmd, line: u.line, unknown, hasService: parts.includes('{service}') };
     };
-    const allScript = deploy.find((s) => /(deploy|release|rollout)[-_]?(all|everything|stack)/i.test(path.basename(s.file)));
-    const oneScript = deploy.find((s) => s !== allScript && /^(deploy|release|rollout)([-_]?(service|svc|one))?(\.sh)?$/i.test(path.basename(s.file))) ?? deploy.find((s) => s !== allScript && build(s)?.hasService);
+    // the deploy-all command: a script named so, else one whose usage takes a version and no service
+    const allScript = deploy.find((s) => /(deploy|release|rollout)[-_]?(all|everything|stack)/i.test(path.basename(s.file))) ?? deploy.find((s) => {
+      const b = build(s);
+      return b && !b.hasService && b.cmd.includes('{version}');
+    });
+    const oneScript = deploy.find((s) => s !== allScript && build(s)?.hasService) ?? deploy.find((s) => s !== allScript && !usage(s) && /^(deploy|release|rollout)([-_]?(service|svc|one))?(\.sh)?$/i.test(path.basename(s.file)));
     const val = (kind: string, s: { file: string; text: string } | undefined, fallback: string, alt?: string): Val => {
       if (!s) {
         if (alt) {
@@ -872,6 +876,8 @@ class Drafter {
             else this.addTodo('hosts.surrealdb.securityGroups: left empty: name the group the scripts create for the database', 'valid placeholder: confirm');
             if (root) this.addGuess(`SurrealDB root credentials in secret ${root.name}`);
             out.push({ key: first.replace(/[^A-Za-z0-9_-]/g, '') || 'surrealdb', spec, how: `${fmtWhere(where)} (${e.name})` });
+          } else if (!internal) {
+            this.addTodo(`${e.name} of ${t.family} (${fmtWhere(where)}) calls ${host} on the internet: the harness stands in only for the Anthropic API, so that call will fail`, 'not in the draft');
           } else if (internal) {
             this.addTodo(`${e.name}=${res.value} of ${t.family} (${fmtWhere(where)}): ${host} is not one of the repo's services, and the harness stands in only for SurrealDB and the Anthropic API`, 'not in the draft');
             out.push({ key: first, how: `TODO: ${host} (${e.name}, ${fmtWhere(where)}) is no service of this repo; the harness has no stand-in for it` });
@@ -986,10 +992,16 @@ function cm(s: string | undefined): string {
   return s ? `  # ${s.replace(/\s*\n\s*/g, ' ')}` : '';
 }
 
+/** A path as the user would type it: relative below the current directory, else absolute. */
+export function displayPath(p: string): string {
+  const r = path.relative(process.cwd(), p);
+  return r === '' ? '.' : r.startsWith('..') || path.isAbsolute(r) ? path.resolve(p) : r;
+}
+
 /** The three lists, the validation verdict and the next step, as the verb prints them. */
 export function formatDraftReport(d: Draft, opts: { manifestFile: string; deployDir: string; written: boolean }): string {
   const out: string[] = [];
-  const rel = (p: string): string => path.relative(process.cwd(), p) || '.';
+  const rel = displayPath;
   out.push(`harness init: ${opts.written ? 'wrote' : 'drafted'} ${rel(opts.manifestFile)} from ${rel(opts.deployDir)}`);
   if (d.empty) out.push('found nothing recognisable: no task definitions, config files or aws calls; the draft is mostly TODOs');
   const list = (title: string, items: ReportItem[]): void => {
