@@ -598,11 +598,18 @@ class Drafter {
     } else for (const n of names) this.addFound(`load balancer ${n.value} (${n.how})`, n.where);
     const ports: { port: number; where: Where }[] = [];
     for (const c of this.calls('elbv2', /^describe-listeners$/)) {
-      for (const word of c.flags.get('--query') ?? []) for (const m of word.matchAll(/Port\s*==\s*`?'?(\d+)/g)) ports.push({ port: Number(m[1]), where: { file: c.file, line: c.line } });
+      for (const word of c.flags.get('--query') ?? []) {
+        const q = this.r.word(word, { file: c.file, line: c.line });
+        for (const m of (q.value ?? word).matchAll(/Port\s*==\s*`?'?(\d+)/g)) ports.push({ port: Number(m[1]), where: { file: c.file, line: c.line } });
+      }
+    }
+    if (!ports.length) {
+      const c = this.config(['ALB_LISTENER_PORT', 'LISTENER_PORT', 'LB_PORT'], /^listener_?port$/i, /^\d{1,5}$/);
+      if (c) ports.push({ port: Number(c.value), where: c.where[0] ?? { file: '', line: 0 } });
     }
     const uniq = [...new Map(ports.map((p) => [p.port, p])).values()];
     const listeners = uniq.length ? uniq.map((p) => ({ port: p.port, protocol: p.port === 80 || p.port === 8080 ? 'HTTP' : 'HTTPS' })) : [{ port: 443, protocol: 'HTTPS' }];
-    if (uniq.length && names.length) this.addFound(`listener port${uniq.length > 1 ? 's' : ''} ${uniq.map((p) => p.port).join(', ')} (describe-listeners --query)`, uniq.map((p) => p.where));
+    if (uniq.length && names.length) this.addFound(`listener port${uniq.length > 1 ? 's' : ''} ${uniq.map((p) => p.port).join(', ')}`, uniq.map((p) => p.where));
     const lbSg = sgs.find((s) => /(^|[-_])(alb|elb|lb|nlb|load-?balancer|ingress|public)([-_]|$)/i.test(s.value));
     return names.map((n) => {
       if (lbSg) this.addGuess(`load balancer ${n.value} in security group ${lbSg.value} (its name says so; ${lbSg.how})`, lbSg.where);
@@ -610,7 +617,7 @@ class Drafter {
       return {
         name: { ...n, how: `${w(n.where).join(', ')} (${n.how})` },
         listeners,
-        listenersHow: uniq.length ? `describe-listeners ${w(uniq.map((p) => p.where))[0]}` : 'guessed: the usual HTTPS listener',
+        listenersHow: uniq.length ? `${w(uniq.map((p) => p.where))[0]}` : 'guessed: the usual HTTPS listener',
         securityGroups: lbSg ? [lbSg.value] : [],
         sgHow: lbSg ? `guessed from its name (${w(lbSg.where)[0] ?? lbSg.how})` : 'TODO: the groups (by name) the scripts create for the load balancer',
       };
@@ -706,7 +713,15 @@ class Drafter {
       if (c.service === 'iam' && c.operation !== 'create-role' && c.operation !== 'delete-role') for (const v of this.flag(c, '--role-name')) add(v.value, v.via, `${c.operation} --role-name`);
       for (const [f] of c.flags) if (/role-arn$/.test(f)) for (const v of this.flag(c, f)) { const n = fromArn(v.value); if (n) add(n, v.via, `${c.operation} ${f}`); }
     }
-    for (const e of this.flat) { const n = fromArn(e.value); if (n && !PLACEHOLDER.test(n)) add(n, [{ file: e.file, line: e.line }], `${e.path} in ${e.file}`); }
+    for (const e of this.flat) {
+      const n = fromArn(e.value) ?? (/(^|[._])(execution|task|service)?_?role(_?name)?$/i.test(e.path) && /^[\w+=,.@-]{1,64}$/.test(e.value) ? e.value : undefined);
+      if (n && !PLACEHOLDER.test(n)) add(n, [{ file: e.file, line: e.line }], `${e.path} in ${e.file}`);
+    }
+    for (const t of this.scan.taskDefs)
+      for (const r of t.roles) {
+        const res = this.resolveText(r.arn);
+        if (!fromArn(res.value) && res.unresolved) this.addTodo(`${t.family}'s role ${r.arn} (${t.file}:${r.line}) is a placeholder the repo does not fill: check iam.roles names the role it becomes`, 'valid placeholder: confirm');
+      }
     for (const r of out) this.addFound(`IAM role ${r.value} (${r.how})`, r.where);
     return out.map((r) => ({ ...r, how: w(r.where).slice(0, 2).join(', ') + (w(r.where).length > 2 ? ', …' : '') }));
   }
@@ -728,7 +743,10 @@ class Drafter {
           const res = this.resolveText(s.valueFrom);
           const v = res.value;
           const m = /^arn:[^:]*:secretsmanager:[^:]*:[^:]*:secret:([^:]+)(?::([^:]*):([^:]*):([^:]*))?$/.exec(v);
-          if (m) ref(m[1]!, m[2] || undefined, [where], s.name);
+          // ${DB_SECRET_ARN}:password:: whose variable the config sets to a secret's name
+          const viaPlaceholder = !res.unresolved && /^\$\{[^}]*secret[^}]*\}|^\{\{[^}]*secret/i.test(s.valueFrom) ? /^([^:]+)(?::([^:]*):([^:]*):([^:]*))?$/.exec(v) : null;
+          if (m) ref(m[1]!, m[2] || undefined, [where, ...res.via], s.name);
+          else if (viaPlaceholder) ref(viaPlaceholder[1]!, viaPlaceholder[2] || undefined, [where, ...res.via], s.name);
           else if (/^arn:[^:]*:ssm:/.test(v) || !v.startsWith('arn:')) {
             if (PLACEHOLDER.test(v) && !v.includes('/')) this.addTodo(`secret ${s.name} of ${t.family} comes from ${s.valueFrom} (${fmtWhere(where)}), a placeholder: add the secret it names under secrets`, 'not in the draft');
             else this.addTodo(`secret ${s.name} of ${t.family} is an SSM parameter (${s.valueFrom}, ${fmtWhere(where)}): the harness seeds Secrets Manager only`, 'not in the draft');
@@ -771,6 +789,35 @@ class Drafter {
     return out;
   }
 
+  /** A config entry for this service (it names the task definition file, the container or the family) holding its repository or image. */
+  private repositoryInConfig(file: string, family: string, container: string | undefined): Val | undefined {
+    const names = new Set([family, container].filter((x): x is string => !!x));
+    for (const d of this.scan.data) {
+      let hit: Val | undefined;
+      const visit = (n: LNode, key: string): void => {
+        if (hit || !n.map) {
+          if (n.list) for (const x of n.list) visit(x, key);
+          return;
+        }
+        const vals = [...n.map.entries()];
+        const mine = names.has(key) || vals.some(([k, v]) => { const x = str(v); return !!x && ((x === file || file.endsWith('/' + x.replace(/^\.\//, ''))) || (/container|family|name/i.test(k) && names.has(x))); });
+        if (mine) {
+          for (const [k, v] of vals) {
+            const x = str(v);
+            if (!x) continue;
+            if (/^(repository|repo|ecr_?repo(sitory)?|repository_?name|image_?repo(sitory)?)$/i.test(k)) hit = { value: x, where: [{ file: d.file, line: v.line }], how: `${k} in ${d.file}` };
+            else if (/^image$/i.test(k) && parseImage(x)?.ecr) hit = { value: parseImage(x)!.repository, where: [{ file: d.file, line: v.line }], how: `${k} in ${d.file}` };
+            if (hit) return;
+          }
+        }
+        for (const [k, v] of vals) visit(v, k);
+      };
+      visit(d.root, '');
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
   private images(): { platforms: { value: string[]; how: string }; tags: Val[]; repositories: { name: string; how: string }[] } {
     const repos = new Map<string, { families: string[]; where: Where[] }>();
     const literalTags: Val[] = [];
@@ -780,14 +827,20 @@ class Drafter {
         if (!c.image) continue;
         const where = { file: t.file, line: c.image.line };
         const res = this.resolveText(c.image.value);
-        let img = res.value;
+        const img = res.value;
+        let p: ReturnType<typeof parseImage>;
         if (/^(\$\{[^}]*\}|\$[A-Za-z_]\w*|\{\{[^}]*\}\}|<[\w-]+>)$/.test(c.image.value.trim()) && res.unresolved) {
-          // the whole image is a placeholder: the repository the scripts push to for it, else the container's name
-          const guess = repoCalls.find((v) => v.value.endsWith(c.name ?? t.family) || v.value.endsWith(t.family))?.value ?? c.name ?? t.family;
-          this.addGuess(`repository ${guess} for ${t.family}: its image is the placeholder ${c.image.value}`, [where]);
-          img = `${guess}`;
-        }
-        const p = parseImage(img);
+          // the whole image is a placeholder: the config's entry for this service, else the repository the scripts name, else the container's name
+          const cfg = this.repositoryInConfig(t.file, t.family, c.name);
+          if (cfg) {
+            this.addFound(`repository ${cfg.value} for ${t.family} (its image is ${c.image.value}; ${cfg.how})`, [where, ...cfg.where]);
+            p = { repository: cfg.value, ecr: true };
+          } else {
+            const guess = repoCalls.find((v) => v.value.endsWith(c.name ?? t.family) || v.value.endsWith(t.family))?.value ?? c.name ?? t.family;
+            this.addGuess(`repository ${guess} for ${t.family}: its image is the placeholder ${c.image.value}`, [where]);
+            p = { repository: guess, ecr: true };
+          }
+        } else p = parseImage(img);
         if (!p) continue;
         if (!p.ecr) {
           this.addTodo(`image ${c.image.value} of ${t.family} (${fmtWhere(where)}) is not from ECR: the harness seeds ECR repositories only`, 'not in the draft');
