@@ -176,9 +176,9 @@ async function deployAllMs(network: 'netns' | 'loopback'): Promise<number> {
   const h = await startHarness({ runtime: 'process', network, kind: 'bench' });
   try {
     const r = await runScript({
-      script: path.join(h.topology.deployDir, 'deploy-all.sh'),
+      script: path.join(h.deployDir, 'deploy-all.sh'),
       args: ['v2.15.0'],
-      cwd: h.topology.deployDir,
+      cwd: h.deployDir,
       env: h.cliEnv,
       logFile: path.join(h.runDir, 'scripts', `bench-network-${network}.log`),
     });

@@ -9,7 +9,7 @@ import { formatDoctor, fixWithApt, runDoctor } from './scenario/doctor.ts';
 import { compareRepeats, formatRepeatVerdict, formatSummary, type ScenarioReport } from './scenario/report.ts';
 import { harnessHome, pidAlive } from './scenario/run-id.ts';
 import { cleanupLeftovers } from './scenario/cleanup.ts';
-import { ConfigError } from './topology/load.ts';
+import { ManifestError, loadManifest } from './manifest/load.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SCENARIO_DIR = path.join(ROOT, 'scenarios');
@@ -24,13 +24,14 @@ const USAGE = `harness <verb> [options]
                              task, security groups enforced by nftables — as root with ip netns + nft)
       --time-scale N         emulated intervals × N (default 0.02; 1 = AWS's real timing)
       --deploy-dir PATH      run your own checkout of the deployment repo instead of the fixture
+      --manifest PATH        its harness.yaml, when not at the deploy dir's root
       --aws-cli PATH         the aws CLI the scripts run (default: first aws on PATH)
       --repeat N             run each scenario N times, each on a fresh topology, and compare the
                              outcomes (addresses and timings aside): exit 1 unless every run passed
                              with the same result for every check (e.g. isolation's probe matrix)
   up [--deploy VERSION]      start the seeded topology in the background (AWS edge on :4566 when
                              free), optionally run deploy-all.sh VERSION; writes .harness/env
-      --port N  --time-scale N  --deploy-dir PATH  --runtime R  --foreground
+      --port N  --time-scale N  --deploy-dir PATH  --manifest PATH  --runtime R  --foreground
   down                       stop what \`up\` started and remove its processes
   status                     the running topology: endpoint, services, deployments, tasks
   token [--user U] [--expired] [--not-before] [--id]
@@ -104,6 +105,7 @@ async function scenarioVerb(args: string[]): Promise<number> {
       runtime: { type: 'string' },
       'time-scale': { type: 'string' },
       'deploy-dir': { type: 'string' },
+      manifest: { type: 'string' },
       'aws-cli': { type: 'string' },
       network: { type: 'string' },
       repeat: { type: 'string' },
@@ -204,10 +206,14 @@ function scenarioEnv(values: Record<string, unknown>): Record<string, string> {
     if (!(ts > 0 && ts <= 10)) fail(`--time-scale must be a number in (0, 10], got ${values['time-scale']}`);
     env.HARNESS_TIME_SCALE = String(ts);
   }
-  if (values['deploy-dir']) {
-    const d = path.resolve(String(values['deploy-dir']));
-    if (!fs.existsSync(path.join(d, 'deploy-all.sh'))) fail(`--deploy-dir ${d}: no deploy-all.sh there`);
-    env.HARNESS_DEPLOY_DIR = d;
+  if (values['deploy-dir']) env.HARNESS_DEPLOY_DIR = path.resolve(String(values['deploy-dir']));
+  if (values.manifest) env.HARNESS_MANIFEST = path.resolve(String(values.manifest));
+  // a bad deploy dir or manifest is one clean line here, not a stack trace inside a test run
+  try {
+    loadManifest(env.HARNESS_DEPLOY_DIR ?? process.env.HARNESS_DEPLOY_DIR, env.HARNESS_MANIFEST ?? process.env.HARNESS_MANIFEST);
+  } catch (e) {
+    if (e instanceof ManifestError) fail(e.message, 2);
+    throw e;
   }
   if (values['aws-cli']) env.HARNESS_AWS_CLI = path.resolve(String(values['aws-cli']));
   if (values.network) {
@@ -256,6 +262,7 @@ async function upVerb(args: string[]): Promise<number> {
       runtime: { type: 'string' },
       'time-scale': { type: 'string' },
       'deploy-dir': { type: 'string' },
+      manifest: { type: 'string' },
       'aws-cli': { type: 'string' },
       network: { type: 'string' },
       foreground: { type: 'boolean' },
@@ -323,15 +330,16 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
   process.on('SIGTERM', () => void stop('SIGTERM'));
   let deployed: string | undefined;
   if (values.deploy) {
-    process.stdout.write(`running deploy-all.sh ${values.deploy} …\n`);
+    const [script, ...args] = h.manifest.commands.deployAll.split(/\s+/).map((w) => w.replace('{version}', String(values.deploy)));
+    process.stdout.write(`running ${script} ${args.join(' ')} …\n`);
     const r = await runScript({
-      script: path.join(h.topology.deployDir, 'deploy-all.sh'),
-      args: [values.deploy],
-      cwd: h.topology.deployDir,
+      script: path.join(h.deployDir, script!),
+      args,
+      cwd: h.deployDir,
       env: h.cliEnv,
       logFile: path.join(h.runDir, 'scripts', 'up-deploy-all.log'),
     });
-    process.stdout.write(`deploy-all.sh ${values.deploy} exited ${r.exitCode} (${(r.durationMs / 1000).toFixed(1)} s); log: ${path.join(h.runDir, 'scripts', 'up-deploy-all.log')}\n`);
+    process.stdout.write(`${script} ${args.join(' ')} exited ${r.exitCode} (${(r.durationMs / 1000).toFixed(1)} s); log: ${path.join(h.runDir, 'scripts', 'up-deploy-all.log')}\n`);
     if (r.exitCode === 0) deployed = values.deploy;
   }
   const envCopy = path.join(harnessHome(), 'env');
@@ -341,14 +349,15 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
     [
       `escher-harness is up (run ${h.runId}, pid ${process.pid}, runtime ${h.runtime.name}, time scale ${h.clock.timeScale})`,
       `  AWS endpoint   ${h.awsEndpoint}`,
-      `  Cloud Map DNS  ${h.dns.host}:${h.dns.port} (${h.topology.namespace})`,
+      `  Cloud Map DNS  ${h.dns.host}:${h.dns.port} (the namespaces the scripts create)`,
       `  network        ${h.networkReason}`,
-      `  SurrealDB      ${h.surreal.url} (${h.surreal.hostname}): ${h.surreal.kind}`,
-      `  Anthropic API  ${h.anthropic ? h.anthropic.summary.replace(/^Anthropic API stand-in: /, '') : 'stand-in not started (see the log)'}`,
-      `  deploy dir     ${h.topology.deployDir}${deployed ? ` (deployed ${deployed})` : ''}`,
+      `  SurrealDB      ${h.surreal ? `${h.surreal.url} (${h.surreal.hostname}): ${h.surreal.kind}` : 'none in the manifest'}`,
+      `  Anthropic API  ${h.anthropic ? h.anthropic.summary.replace(/^Anthropic API stand-in: /, '') : 'none (see the log)'}`,
+      `  deploy dir     ${h.deployDir}${deployed ? ` (deployed ${deployed})` : ''}`,
+      `  manifest       ${h.manifest.file}`,
       '',
-      '  source .harness/env && aws ecs list-services --cluster ' + h.topology.cluster,
-      `  cd ${path.relative(process.cwd(), h.topology.deployDir) || '.'} && ./deploy.sh gateway v2.15.1   # with .harness/env sourced`,
+      '  source .harness/env && aws ecs list-clusters && aws ecs list-services --cluster <cluster>',
+      `  cd ${path.relative(process.cwd(), h.deployDir) || '.'} && ${h.manifest.commands.deployService}   # with .harness/env sourced`,
       '  npm run status        # services, deployments, tasks',
       '  npm run down          # stop everything',
       '',
@@ -549,7 +558,7 @@ main(process.argv.slice(2)).then(
     if (code !== 0 || !['up'].includes(process.argv[2] ?? '')) process.exitCode = code;
   },
   (e) => {
-    if (e instanceof ConfigError) fail(e.message, 2);
+    if (e instanceof ManifestError) fail(e.message, 2);
     fail(e instanceof Error ? (e.stack ?? e.message) : String(e), 1);
   },
 );

@@ -1,19 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
-import { gatewayApi } from './support.ts';
+import type { DeployedService } from '../harness/scenario/deployment.ts';
+import { entryService, latestGood, serviceApi, STUB_ASSET_DB } from './support.ts';
 import type { TimelineEvent } from '../harness/events.ts';
 
 /**
  * SurrealDB goes away under a running topology and comes back:
- * - the asset store's /health turns 503, ECS replaces its tasks ("Task failed container health
- *   checks", service events as AWS writes them), requests through the gateway fail with a clear
- *   error, and nothing half-written is left in the database;
+ * - the data service's health path turns 503, ECS replaces its tasks ("Task failed container
+ *   health checks", service events as AWS writes them), requests through the front service fail
+ *   with a clear error, and nothing half-written is left in the database;
  * - once SurrealDB is back the service reaches steady state again by itself, and the data
  *   written before the outage is all there.
  * The report carries the timeline from the outage to the recovery.
  */
-const VERSION = 'v2.15.0';
-const SVC = 'asset-store';
+let VERSION: string;
+/** the service that holds the SurrealDB URL, and the one users reach */
+let SVC: DeployedService;
+let entry: DeployedService;
 const HEALTH_REASON = 'Task failed container health checks';
 const OUTAGE_WAIT_MS = 120_000;
 
@@ -26,12 +29,12 @@ let duringOutage: { status: number; body: any } | undefined;
 let healthDuring: { status: number; body: any } | undefined;
 let setupError: string | undefined;
 
-const ecsName = () => s.serviceModel(SVC).ecsService;
+const ecsName = () => SVC.ecsService;
 
 const events = (from = 0): TimelineEvent[] => s.h.events.all().filter((e) => e.seq >= from);
-/** the task (any status) of the asset store with this id */
-const taskById = (id: string) => s.h.stores.ecs.tasksOfService(s.service(s.serviceModel(SVC))).find((t) => t.task.taskArn?.endsWith(`/${id}`))?.task;
-/** STOPPED transitions of asset-store tasks whose stoppedReason is the health-check one */
+/** the task (any status) of the data service with this id */
+const taskById = (id: string) => s.h.stores.ecs.tasksOfService(s.service(SVC)).find((t) => t.task.taskArn?.endsWith(`/${id}`))?.task;
+/** STOPPED transitions of the data service's tasks whose stoppedReason is the health-check one */
 const healthStops = (from: number) =>
   events(from).filter((e) => e.type === 'ecs.task.state' && e.service === ecsName() && e.lastStatus === 'STOPPED' && taskById(String(e.taskId))?.stoppedReason === HEALTH_REASON);
 
@@ -57,31 +60,37 @@ function timeline(): string[] {
 describe('scenario db-outage: SurrealDB stops under a running topology, then comes back', () => {
   beforeAll(async () => {
     s = await Scenario.start('db-outage', { surrealStorage: 'disk' });
+    if (!s.h.surreal) throw new Error(`${s.h.manifest.file}: hosts: no surrealdb host to take away`);
     s.notes.push(`SurrealDB: ${s.h.surreal.kind} at ${s.h.surreal.hostname} (${s.h.surreal.url}), storage ${s.h.surreal.storage}`);
-    run = await s.runScript('deploy-all.sh', [VERSION]);
+    VERSION = latestGood(s);
+    run = await s.deployAll(VERSION);
     if (run.exitCode !== 0) return;
+    const d = s.deployment();
+    entry = entryService(d);
+    SVC = d.data[0]!;
+    if (!SVC) throw new Error('no service the scripts created names the SurrealDB host');
     try {
       for (const name of ['before-1', 'before-2']) {
-        const r = await gatewayApi(s, 'POST', '/api/assets', { name, kind: 'outage-test' });
+        const r = await serviceApi(s, entry, 'POST', '/api/assets', { name, kind: 'outage-test' });
         if (r.status !== 201) throw new Error(`POST /api/assets answered ${r.status}: ${JSON.stringify(r.body)}`);
         written.push(r.body);
       }
       // the outage
       outageSeq = s.h.events.all().length;
       await s.h.surreal.stop();
-      const t = s.runningTasks(s.serviceModel(SVC))[0];
+      const t = s.runningTasks(SVC)[0];
       if (t) {
-        const r = await s.httpGet(`http://${t.ip}:${s.serviceModel(SVC).containerPort}/health`, 5000);
+        const r = await s.httpGet(`http://${t.ip}:${SVC.port}${SVC.healthPath}`, 5000);
         healthDuring = { status: r.status, body: r.body };
       }
-      s.h.events.append('scenario.request', { what: 'POST /api/assets through the gateway' });
-      duringOutage = await gatewayApi(s, 'POST', '/api/assets', { name: 'during-outage', kind: 'outage-test' });
+      s.h.events.append('scenario.request', { what: `POST /api/assets through ${entry.ecsService}` });
+      duringOutage = await serviceApi(s, entry, 'POST', '/api/assets', { name: 'during-outage', kind: 'outage-test' });
       s.h.events.append('scenario.request', { what: `→ ${duringOutage.status} ${JSON.stringify(duringOutage.body).slice(0, 160)}` });
       // the first task fails its health checks, and so does its replacement: no task can be healthy without the database
       await s.until(`ECS stops two ${SVC} tasks in a row with "${HEALTH_REASON}"`, () => healthStops(outageSeq).length >= 2, OUTAGE_WAIT_MS);
       // recovery
       restartSeq = s.h.events.all().length;
-      await s.h.surreal.start();
+      await s.h.surreal!.start();
       await s.until(
         `${ecsName()} reaches steady state again after SurrealDB is back`,
         () => events(restartSeq).some((e) => e.type === 'ecs.service.steady' && e.service === ecsName()),
@@ -90,7 +99,7 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
     } catch (e) {
       setupError = (e as Error).message;
     } finally {
-      if (!s.h.surreal.running) await s.h.surreal.start().catch(() => {});
+      if (s.h.surreal && !s.h.surreal.running) await s.h.surreal.start().catch(() => {});
       if (outageSeq) s.notes.push(`outage timeline (${ecsName()}):\n      ${timeline().join('\n      ')}`);
     }
   }, 900_000);
@@ -99,7 +108,7 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
   });
 
   it('deploy-all exits 0 and assets are written before the outage', async () => {
-    await s.check(`deploy-all.sh ${VERSION} exits 0; 2 assets written through the gateway`, () => {
+    await s.check(`${run.script} ${VERSION} exits 0; 2 assets written through ${entry?.ecsService}`, () => {
       expect(run.exitCode, run.output.slice(-2000)).toBe(0);
       expect(written.map((w) => w.name)).toEqual(['before-1', 'before-2']);
       return { observed: `exit 0; ${written.map((w) => w.id).join(', ')}` };
@@ -107,16 +116,16 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
   });
 
   it('during the outage: /health 503, and a write fails with a clear error', async () => {
-    await s.check(`${SVC} /health answers 503 naming SurrealDB`, () => {
+    await s.check(`${SVC.ecsService} ${SVC.healthPath} answers 503 naming SurrealDB`, () => {
       expect(healthDuring?.status).toBe(503);
       expect(String(healthDuring?.body?.reason)).toMatch(/SurrealDB unavailable/);
       return { observed: `${healthDuring!.status} ${healthDuring!.body.reason}` };
     });
-    await s.check('POST /api/assets through the gateway fails with a clear error', () => {
+    await s.check(`POST /api/assets through ${entry.ecsService} fails with a clear error`, () => {
       expect(duringOutage, setupError).toBeDefined();
       expect(duringOutage!.status).toBeGreaterThanOrEqual(500);
-      // either the asset store answered (503 naming SurrealDB) or it was already being replaced (502 naming the hop)
-      expect(JSON.stringify(duringOutage!.body)).toMatch(/SurrealDB unavailable|asset-store|ECONNREFUSED|ENOTFOUND|timed out/);
+      // either the data service answered (503 naming SurrealDB) or it was already being replaced (502 naming the hop)
+      expect(JSON.stringify(duringOutage!.body)).toMatch(new RegExp(`SurrealDB unavailable|${SVC.shortName}|ECONNREFUSED|ENOTFOUND|timed out`));
       return { observed: `${duringOutage!.status} ${JSON.stringify(duringOutage!.body).slice(0, 200)}` };
     });
   });
@@ -130,7 +139,7 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
       const taskId = String(stops[0]!.taskId);
       expect(msgs).toContain(`(service ${ecsName()}) (task ${taskId}) failed container health checks.`);
       // and the aws CLI sees the stopped task with that reason
-      const described = await s.aws(['ecs', 'describe-tasks', '--cluster', s.h.topology.cluster, '--tasks', taskId]);
+      const described = await s.aws(['ecs', 'describe-tasks', '--cluster', SVC.cluster, '--tasks', taskId]);
       expect(described.code, described.stderr).toBe(0);
       expect(described.json.tasks[0].stoppedReason).toBe(HEALTH_REASON);
       expect(described.json.tasks[0].stopCode).toBe('ServiceSchedulerInitiated');
@@ -142,17 +151,17 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
     await s.check(`${ecsName()} back to steady state without intervention`, () => {
       expect(setupError).toBeUndefined();
       const steady = events(restartSeq).find((e) => e.type === 'ecs.service.steady' && e.service === ecsName())!;
-      const st = s.service(s.serviceModel(SVC)).service;
+      const st = s.service(SVC).service;
       expect(st.runningCount).toBe(st.desiredCount);
       return { observed: `steady ${((steady.t - s.h.events.all()[restartSeq]!.t) / 1000).toFixed(2)} s after SurrealDB started; running ${st.runningCount}/${st.desiredCount}` };
     });
     await s.check('the assets from before the outage read back; the failed write left nothing', async () => {
-      const list = await gatewayApi(s, 'GET', '/api/assets');
+      const list = await serviceApi(s, entry, 'GET', '/api/assets');
       expect(list.status).toBe(200);
       expect(list.body.assets).toEqual(written);
-      const [assets, evts, stray] = await s.h.surreal.sql(
+      const [assets, evts, stray] = await s.h.surreal!.sql(
         "SELECT count() FROM asset GROUP ALL; SELECT count() FROM asset_event GROUP ALL; SELECT * FROM asset WHERE data.name = 'during-outage'",
-        { namespace: 'escher', database: 'assets' },
+        STUB_ASSET_DB,
       );
       const count = (r: typeof assets) => (r!.result as { count: number }[])[0]?.count ?? 0;
       expect(count(assets)).toBe(written.length);
@@ -160,10 +169,10 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
       expect(stray!.result).toEqual([]);
       return { observed: `${count(assets)} asset rows = ${count(evts)} asset_event rows; none named during-outage` };
     });
-    await s.check('writes work again through the gateway', async () => {
-      const r = await gatewayApi(s, 'POST', '/api/assets', { name: 'after', kind: 'outage-test' });
+    await s.check(`writes work again through ${entry.ecsService}`, async () => {
+      const r = await serviceApi(s, entry, 'POST', '/api/assets', { name: 'after', kind: 'outage-test' });
       expect(r.status).toBe(201);
-      expect((await gatewayApi(s, 'GET', `/api/assets/${r.body.id}`)).body).toEqual(r.body);
+      expect((await serviceApi(s, entry, 'GET', `/api/assets/${r.body.id}`)).body).toEqual(r.body);
       return { observed: `201 ${r.body.id}` };
     });
   });

@@ -5,16 +5,20 @@ import { taskIdOf } from '../harness/aws/ecs/store.ts';
 import type { NetnsFabric } from '../harness/network/netns-fabric.ts';
 import { answerNow, resolveOverWire } from '../harness/network/probe-dns.ts';
 import { resolveProbe } from '../harness/network/probe.ts';
+import type { DeployedService, Deployment } from '../harness/scenario/deployment.ts';
 
 /**
- * Cloud Map names as tasks see them: after deploy-all v2.14.0 every *_URL host resolves from
- * inside a task; a name answers only running, healthy tasks; during a rolling deploy of
- * context-engine (deploy.sh context-engine v2.15.0) both the old and the new task answer,
- * after the drain only the new; a stopped task's address is gone within its TTL.
+ * Cloud Map names as tasks see them: after deployAll with the oldest healthy release every
+ * *_URL host resolves from inside a task; a name answers only running, healthy tasks; during a
+ * rolling deploy (deployService with the newest release) of a service others depend on, both
+ * the old and the new task answer, after the drain only the new; a stopped task's address is
+ * gone within its TTL (the Cloud Map service's DnsConfig).
  */
-const BASE = 'v2.14.0';
-const NEXT = 'v2.15.0';
-const ROLLED = 'context-engine';
+let BASE: string;
+let NEXT: string;
+let d: Deployment;
+/** the service rolled: one with a Cloud Map name that others depend on */
+let ROLLED: DeployedService;
 
 let s: Scenario;
 let base: ScriptRun;
@@ -32,13 +36,19 @@ const snapshots: Snapshot[] = [];
 let before: { id: string; ip: string }[] = [];
 
 const ipOf = (t: Task) => t.attachments?.[0]?.details?.find((d) => d.name === 'privateIPv4Address')?.value ?? '';
-const fqdn = (service: string) => `${service}.${s.h.topology.namespace}`;
+const fqdn = (m: DeployedService) => m.cloudMap!.fqdn;
+/** the TTL of a service's A records, as its Cloud Map service says */
+function ttlOf(m: DeployedService): number {
+  const reg = s.service(m).service.serviceRegistries?.[0]?.registryArn;
+  const rec = reg ? s.h.stores.serviceDiscovery.findServiceByArn(reg) : undefined;
+  return rec?.dnsConfig?.DnsRecords?.find((r) => r.Type === 'A')?.TTL ?? 60;
+}
 /** a task whose containers run (ECS registers at ACTIVATING and deregisters at DEACTIVATING) */
 const LIVE = new Set(['ACTIVATING', 'RUNNING', 'DEACTIVATING']);
 
-function tasksOf(service: string): Snapshot['tasks'] {
-  const st = s.service(s.serviceModel(service));
-  const hasCheck = (x: Task) => x.containers?.length !== undefined && (s.serviceModel(service).taskDefinition.containerDefinitions ?? []).some((c: any) => c.healthCheck);
+function tasksOf(service: DeployedService): Snapshot['tasks'] {
+  const st = s.service(service);
+  const hasCheck = (x: Task) => x.containers?.length !== undefined && (service.taskDefinition.containerDefinitions ?? []).some((c) => c.healthCheck);
   return s.h.stores.ecs.tasksOfService(st).map((x) => ({
     id: taskIdOf(x.task.taskArn!),
     ip: ipOf(x.task),
@@ -48,7 +58,7 @@ function tasksOf(service: string): Snapshot['tasks'] {
   }));
 }
 
-function healthyRunningIps(service: string): string[] {
+function healthyRunningIps(service: DeployedService): string[] {
   return tasksOf(service)
     .filter((t) => t.lastStatus === 'RUNNING' && t.desiredStatus === 'RUNNING' && t.healthy)
     .map((t) => t.ip)
@@ -58,21 +68,27 @@ function healthyRunningIps(service: string): string[] {
 describe('scenario dns: Cloud Map names from inside the VPC', () => {
   beforeAll(async () => {
     s = await Scenario.start('dns');
-    base = await s.runScript('deploy-all.sh', [BASE]);
+    const good = s.releases().good;
+    [BASE, NEXT] = [good[0]!, good.at(-1)!];
+    base = await s.deployAll(BASE);
+    d = s.deployment();
+    const rolled = d.order.find((x) => x.cloudMap && d.services.some((o) => o !== x && d.dependsOn(o, x)));
+    if (!rolled) throw new Error('no service with a Cloud Map name that another service depends on: nothing to roll');
+    ROLLED = rolled;
     // the script's ServicesStable waiter counts RUNNING tasks, not healthy ones (as on AWS): the
     // last service's first health check can still be due (docker mode: seconds of QEMU start-up).
     // The checks below compare answers with the healthy tasks, so they start once every rollout
     // is COMPLETED (every task healthy), as ECS reports it.
     if (base.exitCode === 0) {
-      await s.until('every rollout COMPLETED', () => s.h.topology.services.every((m) => s.service(m).service.deployments?.[0]?.rolloutState === 'COMPLETED'), 120_000);
+      await s.until('every rollout COMPLETED', () => d.services.every((m) => s.service(m).service.deployments?.[0]?.rolloutState === 'COMPLETED'), 120_000);
     }
   });
   afterAll(async () => {
     await s?.finish();
   });
 
-  it('deploy-all.sh exits 0', async () => {
-    await s.check(`deploy-all.sh ${BASE} exits 0`, () => {
+  it('deploy-all exits 0', async () => {
+    await s.check(`${base.script} ${BASE} exits 0`, () => {
       expect(base.exitCode, base.output.split('\n').slice(-15).join('\n')).toBe(0);
       return { observed: `exit ${base.exitCode}` };
     });
@@ -80,9 +96,9 @@ describe('scenario dns: Cloud Map names from inside the VPC', () => {
 
   it('every *_URL host of every task definition resolves from inside a task', async () => {
     const fabric = s.h.fabric as Partial<NetnsFabric>;
-    const services = new Set(s.h.topology.services.map((m) => m.name));
-    for (const m of s.h.topology.services) {
-      const hosts = [...new Set(m.dependencies.map((d) => d.host))];
+    const byFqdn = new Map(d.services.filter((m) => m.cloudMap).map((m) => [m.cloudMap!.fqdn, m]));
+    for (const m of d.order) {
+      const hosts = [...new Set(m.dependencies.map((x) => x.host))];
       if (hosts.length === 0) continue;
       const task = s.runningTasks(m)[0]!;
       const netns = fabric.netnsOfIp?.(task.ip);
@@ -90,16 +106,16 @@ describe('scenario dns: Cloud Map names from inside the VPC', () => {
         ? await resolveProbe({ netns }, hosts)
         : await Promise.all(hosts.map(async (name) => ({ name, ...(await resolveOverWire(s.h.dns, name)) })));
       for (const a of answers) {
-        const target = a.name.split('.')[0]!;
-        const where = netns ? `inside ${m.name}'s task (${netns}, /etc/resolv.conf → the VPC resolver)` : `via the DNS server ${s.h.dns.host}:${s.h.dns.port} (loopback mode: no task namespace)`;
-        if (!services.has(target) && !a.addresses) {
-          s.notVerified(`${m.name}: ${a.name} resolves`, `nothing in this run serves ${a.name} (not a service of the topology; ${a.code ?? 'no answer'}) — asked ${where}`);
+        const target = byFqdn.get(a.name.toLowerCase());
+        const where = netns ? `inside ${m.ecsService}'s task (${netns}, /etc/resolv.conf → the VPC resolver)` : `via the DNS server ${s.h.dns.host}:${s.h.dns.port} (loopback mode: no task namespace)`;
+        if (!target && !a.addresses) {
+          s.notVerified(`${m.ecsService}: ${a.name} resolves`, `nothing in this run serves ${a.name} (not a service the scripts created nor a manifest host; ${a.code ?? 'no answer'}) — asked ${where}`);
           continue;
         }
-        await s.check(`${m.name}: ${a.name} resolves ${netns ? 'inside its task' : 'through the DNS server'}`, () => {
+        await s.check(`${m.ecsService}: ${a.name} resolves ${netns ? 'inside its task' : 'through the DNS server'}`, () => {
           expect(a.addresses, `${a.name}: ${a.code}`).not.toBeNull();
-          if (services.has(target)) expect(a.addresses).toEqual(healthyRunningIps(target));
-          return { expected: services.has(target) ? healthyRunningIps(target).join(',') : 'an address', observed: `${a.addresses!.join(',')} (ttl ${a.ttl ?? '?'}) ${where}` };
+          if (target) expect(a.addresses).toEqual(healthyRunningIps(target));
+          return { expected: target ? healthyRunningIps(target).join(',') : 'an address', observed: `${a.addresses!.join(',')} (ttl ${a.ttl ?? '?'}) ${where}` };
         });
       }
     }
@@ -107,20 +123,20 @@ describe('scenario dns: Cloud Map names from inside the VPC', () => {
   });
 
   it('a name resolves exactly to the running, healthy tasks of its service', async () => {
-    for (const m of s.h.topology.services) {
-      await s.check(`${fqdn(m.name)} = the healthy RUNNING tasks of ${m.ecsService}`, async () => {
-        const wire = await resolveOverWire(s.h.dns, fqdn(m.name));
-        expect(wire.addresses).toEqual(healthyRunningIps(m.name));
-        const ttl = Number(s.h.topology.settings.DNS_TTL ?? 60);
+    for (const m of d.order.filter((x) => x.cloudMap)) {
+      await s.check(`${fqdn(m)} = the healthy RUNNING tasks of ${m.ecsService}`, async () => {
+        const wire = await resolveOverWire(s.h.dns, fqdn(m));
+        expect(wire.addresses).toEqual(healthyRunningIps(m));
+        const ttl = ttlOf(m);
         expect(wire.ttl).toBe(ttl);
-        return { expected: healthyRunningIps(m.name).join(','), observed: `${wire.addresses!.join(',')} ttl ${wire.ttl}` };
+        return { expected: healthyRunningIps(m).join(','), observed: `${wire.addresses!.join(',')} ttl ${wire.ttl}` };
       });
     }
   });
 
-  it(`rolling deploy of ${ROLLED}: old and new answer together, then only the new`, async () => {
+  it('rolling deploy of a service others depend on: old and new answer together, then only the new', async () => {
     const name = fqdn(ROLLED);
-    before = s.runningTasks(s.serviceModel(ROLLED)).map((t) => ({ id: t.id, ip: t.ip }));
+    before = s.runningTasks(ROLLED).map((t) => ({ id: t.id, ip: t.ip }));
     const snap = (event: string) => {
       const a = answerNow(s.h.dnsServer, name);
       snapshots.push({ t: performance.now(), event, addresses: a.addresses, ttl: a.ttl, tasks: tasksOf(ROLLED) });
@@ -129,16 +145,16 @@ describe('scenario dns: Cloud Map names from inside the VPC', () => {
     snap('start');
     s.h.events.on('event', onEvent);
     try {
-      rolled = await s.runScript('deploy.sh', [ROLLED, NEXT]);
+      rolled = await s.deployService(ROLLED, NEXT);
     } finally {
       s.h.events.off('event', onEvent);
     }
     snap('end');
-    const after = s.runningTasks(s.serviceModel(ROLLED)).map((t) => ({ id: t.id, ip: t.ip }));
+    const after = s.runningTasks(ROLLED).map((t) => ({ id: t.id, ip: t.ip }));
     const oldIps = new Set(before.map((t) => t.ip));
     const newIps = new Set(after.map((t) => t.ip));
 
-    await s.check(`deploy.sh ${ROLLED} ${NEXT} exits 0 with new tasks`, () => {
+    await s.check(`${rolled.script} ${rolled.args.join(' ')} exits 0 with new tasks`, () => {
       expect(rolled.exitCode, rolled.output.slice(-1500)).toBe(0);
       expect(after.length).toBeGreaterThan(0);
       for (const t of after) expect(before.map((b) => b.id)).not.toContain(t.id);
@@ -167,19 +183,20 @@ describe('scenario dns: Cloud Map names from inside the VPC', () => {
       const wire = await resolveOverWire(s.h.dns, name);
       expect(wire.addresses).toEqual([...newIps].sort());
       const fabric = s.h.fabric as Partial<NetnsFabric>;
-      const gw = s.runningTasks(s.serviceModel('gateway'))[0]!;
-      const netns = fabric.netnsOfIp?.(gw.ip);
+      const client = d.services.find((o) => o !== ROLLED && d.dependsOn(o, ROLLED))!;
+      const ct = s.runningTasks(client)[0]!;
+      const netns = fabric.netnsOfIp?.(ct.ip);
       let inside = '';
       if (netns) {
         const [r] = await resolveProbe({ netns }, [name]);
         expect(r!.addresses).toEqual([...newIps].sort());
-        inside = `; inside gateway's task: ${r!.addresses!.join(',')}`;
+        inside = `; inside ${client.ecsService}'s task: ${r!.addresses!.join(',')}`;
       }
       return { expected: [...newIps].sort().join(','), observed: `${wire.addresses!.join(',')}${inside}` };
     });
 
     await s.check("a stopped task's address is gone from the answers within its TTL", () => {
-      const ttl = Number(s.h.topology.settings.DNS_TTL ?? 60);
+      const ttl = ttlOf(ROLLED);
       const rows: string[] = [];
       for (const old of before) {
         const stopAt = snapshots.find((sn) => sn.tasks.some((t) => t.id === old.id && t.desiredStatus === 'STOPPED'));

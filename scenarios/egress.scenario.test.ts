@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
-import { SEEDED_SECRETS } from '../harness/scenario/harness.ts';
-import { EDGE_SEED } from '../harness/edge/seed.ts';
+import { namesSecret } from '../harness/scenario/stub-env.ts';
+import type { DeployedService, Deployment } from '../harness/scenario/deployment.ts';
+import { latestGood } from './support.ts';
 import { ANTHROPIC_HOST } from '../harness/edge/anthropic/handlers.ts';
 import type { AnthropicCall } from '../harness/edge/anthropic/server.ts';
 import type { NetnsFabric } from '../harness/network/netns-fabric.ts';
@@ -11,14 +12,19 @@ import { sgAllows, type SgGroup } from '../harness/network/sg-rules.ts';
 import { tcpProbe } from '../harness/network/probe.ts';
 
 /**
- * Egress to the Anthropic Messages API (issue 4, item 6). The agents' security group allows
- * 443 to 0.0.0.0/0; the stand-in serves https://api.anthropic.com outside the VPC. After
- * deploy-all: an authenticated request through the ALB that needs analysis goes gateway →
- * analysis agent → the API, and the stand-in records exactly that call, from an analysis-agent
- * task, with the run's key and the right headers. Every task of a service whose groups lack
- * 443 egress cannot even connect (dropped: a timeout); the agents can.
+ * Egress to the Anthropic Messages API. The stand-in serves https://api.anthropic.com outside
+ * the VPC. After deploy-all: an authenticated request through the ALB that needs analysis goes
+ * from the front service, through its dependencies, to the service whose task definition holds
+ * the manifest's Anthropic key secret, and on to the API; the stand-in records exactly that
+ * call, from that service's task, with the run's key and the right headers. Every task of a
+ * service whose groups lack 443 egress cannot even connect (dropped: a timeout); the services
+ * holding the key can.
  */
-const VERSION = 'v2.15.0';
+let VERSION: string;
+let d: Deployment;
+/** the services whose task definitions take the Anthropic key secret */
+let analysts: DeployedService[] = [];
+let keySecret: string;
 const PROBE_TIMEOUT_MS = 1500;
 const PROMPT = 'Which assets changed since the last deploy, and what is the risk?';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -29,7 +35,7 @@ let tls: Agent;
 let bearer = '';
 
 async function alb(path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}) {
-  const r = await request(`${s.h.edge.albUrl}${path}`, {
+  const r = await request(`${s.h.edge.listenerUrl(listenerArn())}${path}`, {
     method: (init.method ?? 'GET') as 'GET',
     headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
     body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
@@ -46,6 +52,11 @@ async function alb(path: string, init: { method?: string; headers?: Record<strin
   return { status: r.statusCode, text, body };
 }
 
+function listenerArn(): string {
+  const lb = s.h.seeded.loadBalancers[0]!;
+  return (lb.listeners.find((l) => l.protocol === 'HTTPS') ?? lb.listeners[0]!).arn;
+}
+
 function calls(): AnthropicCall[] {
   return s.h.anthropic?.standIn.calls() ?? [];
 }
@@ -57,19 +68,26 @@ function sgOfService(ecsService: string): string[] {
 describe('scenario egress: the agents reach the Anthropic API outside the VPC, nobody else does', () => {
   beforeAll(async () => {
     s = await Scenario.start('egress');
+    if (!s.h.anthropicKeySecret) throw new Error(`${s.h.manifest.file}: hosts: no anthropic host (or no key secret for it)`);
+    if (!s.h.seeded.loadBalancers[0] || !s.h.seeded.pools[0]?.users[0]) throw new Error(`${s.h.manifest.file}: a load balancer and a user pool with a user are needed`);
+    keySecret = s.h.anthropicKeySecret;
     const ca = s.h.edge.front.certificatePem;
     tls = new Agent({ connect: ca ? { ca } : {} });
-    run = await s.runScript('deploy-all.sh', [VERSION]);
+    VERSION = latestGood(s);
+    run = await s.deployAll(VERSION);
+    d = s.deployment();
+    analysts = d.order.filter((m) => (m.container.secrets ?? []).some((x) => x.valueFrom && namesSecret(x.valueFrom, keySecret)));
   });
   afterAll(async () => {
     await tls?.close();
     await s?.finish();
   });
 
-  it('deploy-all.sh exits 0 and the stand-in serves https://api.anthropic.com', async () => {
-    await s.check(`deploy-all.sh ${VERSION} exits 0`, () => {
+  it('deploy-all exits 0 and the stand-in serves https://api.anthropic.com', async () => {
+    await s.check(`${run.script} ${VERSION} exits 0; a service takes the key secret ${keySecret}`, () => {
       expect(run.exitCode, run.output.split('\n').slice(-15).join('\n')).toBe(0);
-      return { observed: `exit ${run.exitCode}` };
+      expect(analysts.length, `a service whose task definition takes ${keySecret}`).toBeGreaterThan(0);
+      return { observed: `exit ${run.exitCode}; ${analysts.map((m) => m.ecsService).join(', ')}` };
     });
     await s.check('the Anthropic API stand-in is up, outside the VPC', () => {
       const a = s.h.anthropic;
@@ -79,26 +97,27 @@ describe('scenario egress: the agents reach the Anthropic API outside the VPC, n
     });
   });
 
-  it('an authenticated request through the ALB that needs analysis reaches the API from an analysis-agent task', async () => {
+  it('an authenticated request through the ALB that needs analysis reaches the API from the service holding the key', async () => {
     const elb = s.h.stores.elb;
-    const listenerArn = s.h.edge.listenerArn;
-    // a bearer token is checked by a jwt-validation rule (the seed's authenticate-cognito rule reads only its cookie):
-    // move the seed's rule (priority 1, /*) behind one for /api/* that validates the pool's access tokens
-    const rules = (await s.aws(['elbv2', 'describe-rules', '--listener-arn', listenerArn])).json.Rules as any[];
-    const seed = rules.find((r) => r.Priority === '1');
-    const tgArn: string = seed.Actions.find((a: any) => a.Type === 'forward').TargetGroupArn;
+    const pool = s.h.seeded.pools[0]!;
+    // a bearer token is checked by a jwt-validation rule (an authenticate-cognito rule reads only its cookie):
+    // move the scripts' rule behind one for /api/* that validates the pool's access tokens
+    const rules = (await s.aws(['elbv2', 'describe-rules', '--listener-arn', listenerArn()])).json.Rules as any[];
+    const seed = rules.find((r) => !r.IsDefault && r.Actions.some((a: any) => a.Type === 'forward'));
+    const fwd = seed.Actions.find((a: any) => a.Type === 'forward');
+    const tgArn: string = fwd.TargetGroupArn ?? fwd.ForwardConfig.TargetGroups[0].TargetGroupArn;
     const moved = await s.aws(['elbv2', 'set-rule-priorities', '--rule-priorities', `RuleArn=${seed.RuleArn},Priority=100`]);
     expect(moved.code, moved.stderr).toBe(0);
     elb.createRule({
-      ListenerArn: listenerArn,
+      ListenerArn: listenerArn(),
       Priority: 10,
       Conditions: [{ Field: 'path-pattern', Values: ['/api/*'] }],
       Actions: [
-        { Type: 'jwt-validation', Order: 1, JwtValidationConfig: { JwksEndpoint: s.h.edge.jwksUrl, Issuer: s.h.edge.issuer, AdditionalClaims: [{ Name: 'token_use', Format: 'single-string', Values: ['access'] }] } },
+        { Type: 'jwt-validation', Order: 1, JwtValidationConfig: { JwksEndpoint: s.h.edge.idp.jwksUrl(pool.id), Issuer: pool.issuer, AdditionalClaims: [{ Name: 'token_use', Format: 'single-string', Values: ['access'] }] } },
         { Type: 'forward', Order: 2, TargetGroupArn: tgArn },
       ],
     });
-    bearer = `Bearer ${s.h.stores.cognito.issueTokens(s.h.edge.poolId, s.h.edge.clientId, EDGE_SEED.testUser).AccessToken}`;
+    bearer = `Bearer ${s.h.stores.cognito.issueTokens(pool.id, pool.clients[0]!.clientId, pool.users[0]!.username).AccessToken}`;
 
     await s.check('without a token: 401 from the ALB, and nothing reaches the API', async () => {
       const before = calls().length;
@@ -113,17 +132,18 @@ describe('scenario egress: the agents reach the Anthropic API outside the VPC, n
     await s.check('POST /api/analysis with a valid access token → 200 with the analysis', async () => {
       const r = await alb('/api/analysis', { method: 'POST', headers: { authorization: bearer }, body: { prompt: PROMPT } });
       expect(r.status, r.text.slice(0, 300)).toBe(200);
-      expect(r.body).toMatchObject({ service: 'analysis-agent', analysis: expect.stringContaining(PROMPT.slice(0, 40)), messageId: expect.stringMatching(/^msg_/) });
+      expect(r.body).toMatchObject({ analysis: expect.stringContaining(PROMPT.slice(0, 40)), messageId: expect.stringMatching(/^msg_/) });
+      expect(analysts.map((m) => m.ecsService)).toContain(r.body.service);
       answer = r.body;
       return { observed: `200 ${r.body.messageId}: ${String(r.body.analysis).slice(0, 70)}…` };
     });
 
-    const agentIps = s.runningTasks('escher-analysis-agent').map((t) => t.ip);
+    const agentIps = analysts.flatMap((m) => s.runningTasks(m).map((t) => t.ip));
     await s.check('the stand-in recorded exactly that call: POST /v1/messages, the run key (sha256), anthropic-version, the prompt', async () => {
       const got = calls().slice(before);
       expect(got.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual(['POST /v1/messages 200']);
       const c = got[0]!;
-      expect(c.keySha256).toBe(sha256(SEEDED_SECRETS['escher/anthropic-api-key']));
+      expect(c.keySha256).toBe(sha256(s.h.stores.secrets.getSecretValue(keySecret).secretString!));
       expect(c.headers['x-api-key']).toBe('<redacted>');
       expect(c.headers['anthropic-version']).toBe('2023-06-01');
       expect(c.headers.host).toBe(new URL(s.h.anthropic!.baseUrl).host);
@@ -134,9 +154,9 @@ describe('scenario egress: the agents reach the Anthropic API outside the VPC, n
 
     const c = calls().slice(before)[0];
     if (s.h.networkMode === 'loopback') {
-      s.notVerified(`the call came from an analysis-agent task's ENI address (${agentIps.join(', ')})`, `loopback mode: tasks share the host's network, their outgoing connections leave from ${c?.source ?? '127.0.0.1'}`);
+      s.notVerified(`the call came from the key holder's task ENI address (${agentIps.join(', ')})`, `loopback mode: tasks share the host's network, their outgoing connections leave from ${c?.source ?? '127.0.0.1'}`);
     } else {
-      await s.check(`the call came from an analysis-agent task's ENI address (${agentIps.join(', ')})`, () => {
+      await s.check(`the call came from the key holder's task ENI address (${agentIps.join(', ')})`, () => {
         expect(agentIps).toContain(c?.source);
         return { observed: c?.source };
       });
@@ -148,15 +168,14 @@ describe('scenario egress: the agents reach the Anthropic API outside the VPC, n
     const fabric = s.h.fabric as Partial<NetnsFabric>;
     const apiIp = s.h.anthropic?.host ?? '';
     const view = { groups, members: new Map<string, Set<string>>(), resolverIp: fabric.resolverIp ?? '' };
-    const mustReach = ['analysis-agent', 'playbook-agent'];
     let saw = { reach: 0, blocked: 0 };
-    for (const m of s.h.topology.services) {
+    for (const m of d.order) {
       const sgs = sgOfService(m.ecsService);
       const expected = sgAllows({ ip: '0.0.0.0', groupIds: sgs }, { ip: apiIp }, 'tcp', 443, view);
       const want = expected.allowed ? 'open' : 'blocked';
-      if (mustReach.includes(m.name)) expect(want, `${m.name}'s groups (${sgs.join(',')}) should allow 443 egress`).toBe('open');
+      if (analysts.includes(m)) expect(want, `${m.ecsService} holds the API key: its groups (${sgs.join(',')}) should allow 443 egress`).toBe('open');
       for (const t of s.runningTasks(m)) {
-        const name = `${m.name} ${t.ip} → ${ANTHROPIC_HOST}:443`;
+        const name = `${m.ecsService} ${t.ip} → ${ANTHROPIC_HOST}:443`;
         const netns = fabric.netnsOfIp?.(t.ip);
         if (!s.h.isolationEnforced || !netns) {
           s.notVerified(name, `${s.h.networkMode} mode: security groups are not enforced on this path (the rules say ${want}: ${expected.why})`);
@@ -178,22 +197,23 @@ describe('scenario egress: the agents reach the Anthropic API outside the VPC, n
     }
   });
 
-  it('a wrong key: the agent gets a 401 from the API and reports it clearly (502 through the gateway)', async () => {
+  it('a wrong key: the key holder gets a 401 from the API and reports it clearly (502 through the front)', async () => {
     const wrong = 'sk-ant-harness-wrong-key-for-the-egress-scenario';
-    const put = await s.aws(['secretsmanager', 'put-secret-value', '--secret-id', 'escher/anthropic-api-key', '--secret-string', wrong]);
+    const put = await s.aws(['secretsmanager', 'put-secret-value', '--secret-id', keySecret, '--secret-string', wrong]);
     expect(put.code, put.stderr).toBe(0);
-    const cluster = s.h.topology.cluster;
-    const upd = await s.aws(['ecs', 'update-service', '--cluster', cluster, '--service', 'escher-analysis-agent', '--force-new-deployment']);
-    expect(upd.code, upd.stderr).toBe(0);
-    const depId: string = upd.json.service.deployments[0].id;
-    await s.until(
-      'the analysis agent redeployed with the new secret value',
-      () => {
-        const svc = s.service('escher-analysis-agent').service;
-        return svc.deployments?.length === 1 && svc.deployments[0]!.id === depId && s.runningTasks('escher-analysis-agent').length === (svc.desiredCount ?? 1);
-      },
-      120_000,
-    );
+    for (const m of analysts) {
+      const upd = await s.aws(['ecs', 'update-service', '--cluster', m.cluster, '--service', m.ecsService, '--force-new-deployment']);
+      expect(upd.code, upd.stderr).toBe(0);
+      const depId: string = upd.json.service.deployments[0].id;
+      await s.until(
+        `${m.ecsService} redeployed with the new secret value`,
+        () => {
+          const svc = s.service(m).service;
+          return svc.deployments?.length === 1 && svc.deployments[0]!.id === depId && s.runningTasks(m).length === (svc.desiredCount ?? 1);
+        },
+        120_000,
+      );
+    }
     const before = calls().length;
     await s.check('with the wrong key: 502 naming the API 401 authentication_error; the stand-in saw the wrong key', async () => {
       const r = await alb('/api/analysis', { method: 'POST', headers: { authorization: bearer }, body: { prompt: PROMPT } });

@@ -4,6 +4,8 @@ import type { NetnsFabric } from '../harness/network/netns-fabric.ts';
 import type { SgGroup, SgView } from '../harness/network/sg-rules.ts';
 import { expectedMatrix, formatRow, observeMatrix, reachabilityOf, type ProbeRow, type ProbeSource, type ProbeTarget } from '../harness/network/probe-matrix.ts';
 import { tcpProbe } from '../harness/network/probe.ts';
+import type { Deployment } from '../harness/scenario/deployment.ts';
+import { latestGood } from './support.ts';
 
 /**
  * After deploy-all: the full probe matrix — every running task to every other service's port,
@@ -12,7 +14,8 @@ import { tcpProbe } from '../harness/network/probe.ts';
  * namespace (blocked = timed out, refused = reachable but closed). Then a negative control:
  * widen one rule through the EC2 API, see the matching probe flip, revoke it, see it flip back.
  */
-const VERSION = 'v2.15.0';
+let VERSION: string;
+let d: Deployment;
 const PROBE_TIMEOUT_MS = 1000;
 /** "the internet" on 443: the Anthropic API stand-in listens there (api.anthropic.com); without it, allowed = refused */
 const INTERNET_PORT = 443;
@@ -28,7 +31,7 @@ function sgOfService(name: string): string[] {
 function controlPlaneView(internetIp: string, resolverIp: string): SgView {
   const groups = new Map<string, SgGroup>(s.h.stores.ec2.listSecurityGroups().map((g) => [g.groupId, g]));
   const members = new Map<string, Set<string>>();
-  for (const m of s.h.topology.services) {
+  for (const m of d.services) {
     for (const t of s.runningTasks(m)) {
       for (const g of sgOfService(m.ecsService)) {
         if (!members.has(g)) members.set(g, new Set());
@@ -60,20 +63,22 @@ describe('scenario isolation: security groups on the wire after deploy-all', () 
 
   beforeAll(async () => {
     s = await Scenario.start('isolation');
-    run = await s.runScript('deploy-all.sh', [VERSION]);
+    VERSION = latestGood(s);
+    run = await s.deployAll(VERSION);
+    d = s.deployment();
     const fabric = s.h.fabric as Partial<NetnsFabric>;
     internetIp = fabric.internetIp ?? internetIp;
     view = controlPlaneView(internetIp, fabric.resolverIp ?? '10.0.0.2');
-    for (const m of s.h.topology.services) {
+    for (const m of d.order) {
       for (const t of s.runningTasks(m)) {
         const groupIds = sgOfService(m.ecsService);
-        sources.push({ label: `${m.name} ${t.ip}`, ip: t.ip, groupIds, from: { netns: fabric.netnsOfIp?.(t.ip) } });
-        targets.push({ label: `${m.name}:${m.containerPort}`, ip: t.ip, port: m.containerPort, groupIds, listening: true });
+        sources.push({ label: `${m.ecsService} ${t.ip}`, ip: t.ip, groupIds, from: { netns: fabric.netnsOfIp?.(t.ip) } });
+        for (const port of m.ports) targets.push({ label: `${m.ecsService}:${port}`, ip: t.ip, port, groupIds, listening: true });
       }
     }
     for (const host of fabric.state?.().hosts ?? []) {
       sources.push({ label: `host ${host.name} ${host.ip}`, ip: host.ip, groupIds: host.securityGroups, from: { bind: host.ip } });
-      if (/surreal/i.test(host.name)) targets.push({ label: `${host.name}:4000`, ip: host.ip, port: 4000, groupIds: host.securityGroups, listening: true });
+      if (s.h.surreal && host.ip === s.h.surreal.ip) targets.push({ label: `${host.name}:${s.h.surreal.port}`, ip: host.ip, port: s.h.surreal.port, groupIds: host.securityGroups, listening: true });
     }
     sources.push({ label: 'internet', ip: internetIp, from: { bind: internetIp } });
     targets.push({ label: `internet:${INTERNET_PORT}`, ip: internetIp, port: INTERNET_PORT, listening: s.h.anthropic?.host === internetIp });
@@ -85,10 +90,11 @@ describe('scenario isolation: security groups on the wire after deploy-all', () 
     await s?.finish();
   });
 
-  it('deploy-all.sh exits 0 and every service runs', async () => {
-    await s.check(`deploy-all.sh ${VERSION} exits 0`, () => {
+  it('deploy-all exits 0 and every service runs', async () => {
+    await s.check(`${run.script} ${VERSION} exits 0`, () => {
       expect(run.exitCode, run.output.split('\n').slice(-15).join('\n')).toBe(0);
-      for (const m of s.h.topology.services) expect(s.runningTasks(m).length, m.ecsService).toBeGreaterThan(0);
+      expect(d.services.length).toBeGreaterThan(0);
+      for (const m of d.services) expect(s.runningTasks(m).length, m.ecsService).toBeGreaterThan(0);
       return { observed: `exit 0; ${sources.length} sources × ${targets.length} targets → ${rows.length} probes` };
     });
   });
@@ -119,11 +125,12 @@ describe('scenario isolation: security groups on the wire after deploy-all', () 
   });
 
   it('negative control: widening one rule through the EC2 API flips its probe, revoking it flips it back', async () => {
-    const asset = s.serviceModel('asset-store');
+    // a service the internet must not reach: the deepest one (it holds the data, if any)
+    const asset = d.data[0] ?? d.order[0]!;
     const task = s.runningTasks(asset)[0]!;
     const sg = sgOfService(asset.ecsService)[0]!;
-    const target = `${task.ip}:${asset.containerPort}`;
-    const name = `negative control: internet → asset-store:${asset.containerPort} via ${groupName(sg)} ingress from ${internetIp}/32`;
+    const target = `${task.ip}:${asset.port}`;
+    const name = `negative control: internet → ${asset.ecsService}:${asset.port} via ${groupName(sg)} ingress from ${internetIp}/32`;
     if (!s.h.isolationEnforced) {
       s.notVerified(name, 'loopback mode: nothing enforces security groups here');
       return;
@@ -132,13 +139,13 @@ describe('scenario isolation: security groups on the wire after deploy-all', () 
     const probe = async () => (await tcpProbe({ bind: internetIp }, [target], PROBE_TIMEOUT_MS))[0]!.result;
     await s.check(name, async () => {
       const before = await probe();
-      const auth = await s.aws(['ec2', 'authorize-security-group-ingress', '--group-id', sg, '--protocol', 'tcp', '--port', String(asset.containerPort), '--cidr', `${internetIp}/32`]);
+      const auth = await s.aws(['ec2', 'authorize-security-group-ingress', '--group-id', sg, '--protocol', 'tcp', '--port', String(asset.port), '--cidr', `${internetIp}/32`]);
       expect(auth.code, auth.stderr).toBe(0);
       const t0 = performance.now();
       await fabric.settled();
       const enforcedMs = performance.now() - t0;
       const widened = await probe();
-      const rev = await s.aws(['ec2', 'revoke-security-group-ingress', '--group-id', sg, '--protocol', 'tcp', '--port', String(asset.containerPort), '--cidr', `${internetIp}/32`]);
+      const rev = await s.aws(['ec2', 'revoke-security-group-ingress', '--group-id', sg, '--protocol', 'tcp', '--port', String(asset.port), '--cidr', `${internetIp}/32`]);
       expect(rev.code, rev.stderr).toBe(0);
       await fabric.settled();
       const after = await probe();

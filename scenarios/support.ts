@@ -1,13 +1,6 @@
 import type { Scenario } from '../harness/scenario/scenario.ts';
-import type { ServiceModel } from '../harness/topology/model.ts';
+import type { DeployedService, Deployment } from '../harness/scenario/deployment.ts';
 import { requestJson } from '../harness/data/task-request.ts';
-
-/** The health path a service's container health check curls (from its task definition). */
-export function healthPath(m: ServiceModel): string {
-  const cmd: string[] = m.taskDefinition.containerDefinitions?.[0]?.healthCheck?.command ?? [];
-  const url = /https?:\/\/[^\s'"]+/.exec(cmd.join(' '))?.[0];
-  return url ? new URL(url).pathname : '/health';
-}
 
 export interface ProbeRow {
   service: string;
@@ -17,20 +10,20 @@ export interface ProbeRow {
 }
 
 /** GETs every running task's health path and /version directly at its address. */
-export async function probeAllServices(s: Scenario): Promise<ProbeRow[]> {
+export async function probeAllServices(s: Scenario, d: Deployment = s.deployment()): Promise<ProbeRow[]> {
   const rows: ProbeRow[] = [];
-  for (const m of s.h.topology.services) {
+  for (const m of d.order) {
     for (const t of s.runningTasks(m)) {
-      const base = `http://${t.ip}:${m.containerPort}`;
+      const base = `http://${t.ip}:${m.port}`;
       let health: number | string;
       let version = '';
       try {
-        health = (await s.httpGet(base + healthPath(m))).status;
+        health = (await s.httpGet(base + m.healthPath)).status;
         version = (await s.httpGet(base + '/version')).body?.version ?? '';
       } catch (e) {
         health = (e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message;
       }
-      rows.push({ service: m.name, ip: t.ip, health, version });
+      rows.push({ service: m.ecsService, ip: t.ip, health, version });
     }
   }
   return rows;
@@ -48,17 +41,64 @@ export function traceHops(body: any): string[] {
   return out;
 }
 
+/** The manifest's newest release that is healthy in every repository (the one deploy-all ships). */
+export function latestGood(s: Scenario): string {
+  const good = s.releases().good;
+  if (!good.length) throw new Error(`${s.h.manifest.file}: images: no tag is healthy in every repository, so there is no release to deploy`);
+  return good.at(-1)!;
+}
+
+/** The service a user reaches: the first one behind a load balancer (else the last in dependency order). */
+export function entryService(d: Deployment): DeployedService {
+  const e = d.entry[0] ?? d.order.at(-1);
+  if (!e) throw new Error('the scripts created no ECS service');
+  return e;
+}
+
 /**
- * A JSON request to a running gateway task, sent from where the gateway stands (its own
+ * A JSON request to a running task of a service, sent from where that task stands (its own
  * namespace in netns and docker mode, where the security groups drop the harness host; the
- * host in loopback mode). For requests that skip the ALB on purpose (data scenarios).
+ * host in loopback mode). For requests that skip the load balancer on purpose.
  */
-export async function gatewayApi(s: Scenario, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any; url: string }> {
-  const gw = s.serviceModel('gateway');
-  const t = s.runningTasks(gw)[0];
-  if (!t) throw new Error('no running gateway task');
+export async function serviceApi(s: Scenario, svc: DeployedService, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any; url: string }> {
+  const t = s.runningTasks(svc)[0];
+  if (!t) throw new Error(`no running ${svc.ecsService} task`);
   const netns = (s.h.fabric as { netnsOfIp?: (ip: string) => string | undefined }).netnsOfIp?.(t.ip);
-  const url = `http://${t.ip}:${gw.containerPort}${path}`;
+  const url = `http://${t.ip}:${svc.port}${path}`;
   const r = await requestJson(url, { method, body, netns, timeoutMs: 15_000 });
   return { status: r.status, body: r.body, url };
+}
+
+/** Every service `svc` reaches through its dependencies, transitively (what /api/trace must visit). */
+export function reachable(d: Deployment, svc: DeployedService): DeployedService[] {
+  return d.services.filter((o) => o !== svc && d.dependsOn(svc, o));
+}
+
+/** The manifest's bad release and the deployed service whose repository it breaks. */
+export function badRelease(s: Scenario, d: Deployment): { tag: string; service: DeployedService } {
+  const bad = s.releases().bad;
+  if (!bad) throw new Error(`${s.h.manifest.file}: images: no tag is unhealthy in any repository, so there is no bad release to roll back from`);
+  const service = d.order.filter((x) => x.repository && bad.repositories.includes(x.repository)).at(-1);
+  if (!service) throw new Error(`the bad release ${bad.tag} breaks ${bad.repositories.join(', ')}, but no service the scripts created runs an image of ${bad.repositories.length > 1 ? 'those repositories' : 'that repository'}`);
+  return { tag: bad.tag, service };
+}
+
+/** The breaker's verdict as ECS wrote it in the service's events. */
+export function breakerEvents(s: Scenario, svc: DeployedService): { failed?: string; rollback?: string } {
+  const msgs = (s.service(svc).service.events ?? []).map((e) => e.message!);
+  return { failed: msgs.find((m) => /deployment failed: tasks failed to start\.$/.test(m)), rollback: msgs.find((m) => /rolling back to deployment ecs-svc\/\d+\.$/.test(m)) };
+}
+
+/** Where the stub keeps assets in SurrealDB (stubs/lib/contract.mjs: SURREAL_NS / SURREAL_DB defaults). */
+export const STUB_ASSET_DB = { namespace: 'escher', database: 'assets' } as const;
+
+/**
+ * The services a redeploy of the data tier replaces: every service that reaches the manifest's
+ * database host, and the services that call those directly (not the one users reach), in
+ * dependency order.
+ */
+export function dataTier(d: Deployment): DeployedService[] {
+  const entry = entryService(d);
+  const clients = d.services.filter((x) => x !== entry && x.dependencies.some((dep) => dep.kind === 'service' && d.data.some((db) => db.ecsService === dep.target)));
+  return d.order.filter((x) => d.data.includes(x) || clients.includes(x));
 }

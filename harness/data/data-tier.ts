@@ -3,24 +3,22 @@ import type { TaskNetwork } from '../ecs/deps.ts';
 import type { DnsLookupResult, DnsSrvData, DnsZoneSource } from '../network/dns-server.ts';
 import { SurrealServer, describeStorage, type SurrealCredentials, type SurrealStorage } from './surreal-server.ts';
 
-/** The Secrets Manager secret holding SurrealDB's root credentials, JSON {"username","password"}. */
-export const SURREAL_ROOT_SECRET = 'escher/surrealdb-root';
-/** The port the topology's SURREAL_URL names. */
-export const SURREAL_PORT = 4000;
-/** The host name (first label) the task definitions' SURREAL_URL uses inside the namespace. */
+/** SurrealDB's own default port, when the manifest names none. */
+export const SURREAL_PORT = 8000;
+/** The fabric's name for the SurrealDB host (addresses, container names). */
 export const SURREAL_HOST_LABEL = 'surrealdb';
 
 /** Parses the root secret's SecretString; throws a clear error when it is not the expected JSON. */
-export function parseSurrealRootSecret(secretString: string): SurrealCredentials {
+export function parseSurrealRootSecret(secretString: string, secretName = 'the root secret'): SurrealCredentials {
   let v: unknown;
   try {
     v = JSON.parse(secretString);
   } catch {
-    throw new Error(`secret ${SURREAL_ROOT_SECRET} is not JSON {"username","password"}`);
+    throw new Error(`secret ${secretName} is not JSON {"username","password"}`);
   }
   const o = v as Partial<SurrealCredentials>;
   if (typeof o?.username !== 'string' || typeof o?.password !== 'string' || !o.username || !o.password) {
-    throw new Error(`secret ${SURREAL_ROOT_SECRET} must hold {"username": "...", "password": "..."}`);
+    throw new Error(`secret ${secretName} must hold {"username": "...", "password": "..."}`);
   }
   return { username: o.username, password: o.password };
 }
@@ -36,7 +34,7 @@ export interface SurrealEndpoint {
   readonly kind: string;
   /** `http://<ip>:4000` (reachable from the harness host and from tasks) */
   readonly url: string;
-  /** the DNS name tasks use, e.g. surrealdb.escher.internal */
+  /** the DNS name tasks use (the manifest's hosts.<name>.dns) */
   readonly hostname: string;
   readonly ip: string;
   readonly port: number;
@@ -95,8 +93,8 @@ export interface EmbeddedDataTierOptions {
   subnets: string[];
   /** security group ids of the host (at `up` time the surrealdb group does not exist yet: []) */
   securityGroups?: string[];
-  /** the Cloud Map namespace, e.g. escher.internal */
-  namespace: string;
+  /** the DNS name tasks use (the manifest's hosts.<name>.dns), answered by the VPC resolver */
+  hostname: string;
   dns: { setStaticHost(name: string, ip: string): void; deleteStaticHost(name: string): void };
   records?: HostRecords;
   credentials: SurrealCredentials;
@@ -110,10 +108,10 @@ export interface EmbeddedDataTierOptions {
 
 /**
  * Runs the embedded SurrealDB server as a host in the VPC: attaches it to the fabric, listens
- * on its address at 4000, and publishes `surrealdb.<namespace>` in the VPC's DNS.
+ * on its address at the manifest's port, and publishes the manifest's DNS name in the VPC's DNS.
  */
 export async function startEmbeddedDataTier(opts: EmbeddedDataTierOptions): Promise<SurrealEndpoint> {
-  const hostname = `${SURREAL_HOST_LABEL}.${opts.namespace}`;
+  const hostname = opts.hostname;
   const host = await opts.fabric.attachHost(SURREAL_HOST_LABEL, opts.subnets, opts.securityGroups ?? []);
   const storage: SurrealStorage = opts.storage === 'disk' ? { kind: 'surrealkv', path: path.join(opts.runDir, 'surrealdb') } : { kind: 'memory' };
   const server = new SurrealServer({

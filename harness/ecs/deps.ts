@@ -71,6 +71,17 @@ export interface TaskNetwork {
   detachHost(name: string): Promise<void>;
 }
 
+/** What the harness knows of a container when it starts (for SchedulerDeps.stubEnv). */
+export interface StubEnvContext {
+  taskDefinition: import('@aws-sdk/client-ecs').TaskDefinition;
+  container: import('@aws-sdk/client-ecs').ContainerDefinition;
+  /** the service's loadBalancers and serviceRegistries, when the task belongs to a service */
+  service?: import('@aws-sdk/client-ecs').Service;
+  /** the container's environment after secrets were resolved (names only matter; never log values) */
+  env: Record<string, string>;
+  image: ImageConfig;
+}
+
 export interface SchedulerDeps {
   clock: Clock;
   events: EventLog;
@@ -89,5 +100,11 @@ export interface SchedulerDeps {
    * env (NODE_EXTRA_CA_CERTS …), under the task definition's environment
    */
   taskTrust?: { files: { path: string; content: string }[]; env: Record<string, string> };
+  /**
+   * environment the harness adds to a container whose image is one of its own stubs: what the
+   * stub serves (ports, health paths, dependencies, data/analysis roles), derived from the
+   * task definition and what fronts the service, never from names. Not called for other images.
+   */
+  stubEnv?(ctx: StubEnvContext): Record<string, string>;
   /** architecture a task runs as when runtimePlatform is absent (Fargate default X86_64) */
 }

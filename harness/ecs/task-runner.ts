@@ -145,6 +145,10 @@ export class TaskRunner {
       try {
         env = { ...envOf(def.environment), ...this.overrideEnv(def.name!) };
         for (const s of def.secrets ?? []) env[s.name!] = await this.deps.secrets.resolve(s.valueFrom!);
+        if (image.stub && this.deps.stubEnv) {
+          const svc = this.state.serviceName ? this.store.findService(this.state.clusterName, this.state.serviceName) : undefined;
+          env = { ...this.deps.stubEnv({ taskDefinition: td, container: def, service: svc?.service, env, image }), ...env };
+        }
       } catch (e) {
         this.fail('TaskFailedToStart', msg(e), 'failed-to-start');
         return this.finish(false);

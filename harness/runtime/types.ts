@@ -12,6 +12,8 @@ export interface ImageConfig {
   env: Record<string, string>;
   /** the local Docker image that carries the same behaviour (docker runtime) */
   dockerImage?: string;
+  /** one of the harness's own stubs: what it serves is told by SchedulerDeps.stubEnv */
+  stub?: boolean;
 }
 
 export interface ContainerSpec {

@@ -8,9 +8,10 @@ import { EcsStore } from '../aws/ecs/store.ts';
 import { createEcsProvider } from '../aws/ecs/provider.ts';
 import { EcrStore } from '../aws/ecr/store.ts';
 import { createEcrProvider } from '../aws/ecr/provider.ts';
-import { buildHarnessImageIndex } from '../aws/ecr/manifest.ts';
+import { seedImages } from '../aws/ecr/seed.ts';
 import { SecretsManagerStore } from '../aws/secretsmanager/store.ts';
 import { createSecretsManagerProvider } from '../aws/secretsmanager/provider.ts';
+import { seedSecrets } from '../aws/secretsmanager/seed.ts';
 import { resolveEcsSecretValueFrom } from '../aws/secretsmanager/ecs-secrets.ts';
 import { ServiceDiscoveryStore } from '../aws/servicediscovery/store.ts';
 import { createServiceDiscoveryProvider } from '../aws/servicediscovery/provider.ts';
@@ -18,11 +19,17 @@ import { LogsStore } from '../aws/logs/store.ts';
 import { createLogsProvider } from '../aws/logs/provider.ts';
 import { Ec2Store } from '../aws/ec2/store.ts';
 import { createEc2Provider } from '../aws/ec2/provider.ts';
+import { seedVpc } from '../aws/ec2/seed.ts';
 import { createStsProvider } from '../aws/sts/provider.ts';
+import { IamStore } from '../aws/iam/store.ts';
+import { createIamProvider } from '../aws/iam/provider.ts';
+import { seedIam } from '../aws/iam/seed.ts';
 import { ElbStore } from '../aws/elbv2/store.ts';
 import { createElbv2Provider } from '../aws/elbv2/provider.ts';
+import { seedLoadBalancers, type SeededLoadBalancer } from '../aws/elbv2/seed.ts';
 import { CognitoStore } from '../aws/cognito/store.ts';
 import { createCognitoProvider } from '../aws/cognito/provider.ts';
+import { seedUserPools, type SeededUserPool } from '../aws/cognito/seed.ts';
 import { startEdge, type StartedEdge } from '../edge/seed.ts';
 import { startAnthropicEgress, type StaticDns, type StartedAnthropicEgress } from '../edge/anthropic/egress.ts';
 import { elbHooks, elbSink } from '../ecs/load-balancers.ts';
@@ -32,26 +39,27 @@ import { EcsScheduler } from '../ecs/scheduler.ts';
 import type { SchedulerDeps, TaskNetwork } from '../ecs/deps.ts';
 import { ProcessRuntime } from '../runtime/process/process-runtime.ts';
 import { DOCKER_DEFAULT_TIME_SCALE, resolveRuntimeChoice, startDockerMode } from '../runtime/docker/select.ts';
-import { imageCatalogue, REPOSITORIES } from '../runtime/catalogue.ts';
+import { imageCatalogue } from '../runtime/catalogue.ts';
 import { IMAGE_CONFIG_ANNOTATION, type ImageConfig, type TaskRuntime } from '../runtime/types.ts';
-import { loadTopology } from '../topology/load.ts';
-import type { Topology } from '../topology/model.ts';
+import { loadManifest, type LoadedManifest } from '../manifest/load.ts';
+import type { AnthropicHost, SurrealHost } from '../manifest/schema.ts';
+import { stubEnvironment } from './stub-env.ts';
 import { prepareCliEnvironment, writeEnvFile } from './cli-env.ts';
 import { newRunId, runDirOf, writeRunLock, removeRunLock, harnessHome, type RunLock } from './run-id.ts';
 import { cleanupLeftovers } from './cleanup.ts';
-import { HostRecords, SURREAL_ROOT_SECRET, parseSurrealRootSecret, startEmbeddedDataTier, type SurrealEndpoint } from '../data/data-tier.ts';
-
-export const DEFAULT_ACCOUNT = '123456789012';
+import { HostRecords, parseSurrealRootSecret, startEmbeddedDataTier, type SurrealEndpoint } from '../data/data-tier.ts';
 
 export interface HarnessOptions {
+  /** the deployment repo (default: the bundled fixture) */
   deployDir?: string;
-  /** configs/<env>.env */
-  env?: string;
+  /** harness.yaml elsewhere than the deploy dir's root */
+  manifest?: string;
   runtime?: 'process' | 'docker' | 'auto';
   timeScale?: number;
   host?: string;
   /** AWS edge port; 0 (default) picks a free one */
   awsPort?: number;
+  /** overrides the manifest's account */
   account?: string;
   /** the real aws CLI the scripts' `aws` wrapper runs (default: first on PATH) */
   awsCli?: string;
@@ -75,13 +83,18 @@ export interface HarnessStores {
   serviceDiscovery: ServiceDiscoveryStore;
   elb: ElbStore;
   cognito: CognitoStore;
+  iam: IamStore;
 }
 
 /** A running topology: the AWS edge, the fabric, DNS, the runtime and the scheduler. */
 export interface StartedHarness extends AsyncDisposable {
   runId: string;
   runDir: string;
-  topology: Topology;
+  /** harness.yaml, validated: what existed before the scripts ran */
+  manifest: LoadedManifest;
+  /** the deployment repo the scripts run in */
+  deployDir: string;
+  region: string;
   clock: Clock;
   events: EventLog;
   stores: HarnessStores;
@@ -97,30 +110,35 @@ export interface StartedHarness extends AsyncDisposable {
   /** `.harness/runs/<id>/env`, sourceable */
   envFile: string;
   isolationEnforced: boolean;
-  /** SurrealDB at surrealdb.<namespace>:4000 (stop()/start() for outages) */
-  surreal: SurrealEndpoint;
+  /** the manifest's SurrealDB host, when it has one (stop()/start() for outages) */
+  surreal?: SurrealEndpoint;
   /** which VPC fabric runs, and why (netns: a namespace per task, SGs enforced; loopback: not; docker: the run's Docker network) */
   networkMode: NetworkMode | 'docker';
   networkReason: string;
   /** the Cloud Map DNS server (its handle() answers exactly as the wire does) */
   dnsServer: CloudMapDnsServer;
-  /** the ALB front, Cognito endpoints and the seeded ALB / user pool */
+  /** the ALB front, Cognito's endpoints */
   edge: StartedEdge;
-  /** the Anthropic Messages API stand-in outside the VPC (undefined when it could not start: see the log) */
+  /** the manifest's load balancers and user pools as seeded (ARNs, ids, users) */
+  seeded: { loadBalancers: SeededLoadBalancer[]; pools: SeededUserPool[] };
+  /** the Anthropic Messages API stand-in outside the VPC (undefined when the manifest has none, or it could not start: see the log) */
   anthropic?: StartedAnthropicEgress;
+  /** the secret whose value the stand-in accepts as the API key */
+  anthropicKeySecret?: string;
   stop(): Promise<void>;
 }
 
 /**
- * Brings up a topology from a deploy dir and seeds what CI would have made beforehand
- * (VPC and subnets, the ECR image catalogue, secrets). It does NOT create what the deploy
- * scripts create (cluster, services, namespace, SGs): that is theirs, and we test it.
+ * Brings up a topology for a deploy dir and seeds what its manifest says existed before the
+ * scripts ran (VPC, images, secrets, load balancers, user pools, hosts). It does NOT create
+ * what the deploy scripts create (cluster, services, namespace, SGs): that is theirs, and we
+ * test it.
  */
 export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHarness> {
   const log = opts.log ?? (() => {});
   const home = opts.home ?? harnessHome();
   await cleanupLeftovers(home, log);
-  const topology = loadTopology(opts.deployDir, opts.env);
+  const manifest = loadManifest(opts.deployDir, opts.manifest);
   const runId = newRunId();
   const runDir = runDirOf(runId, home);
   fs.mkdirSync(runDir, { recursive: true });
@@ -147,8 +165,18 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     const clock = new Clock(opts.timeScale ?? (runtimeChoice.kind === 'docker' ? DOCKER_DEFAULT_TIME_SCALE : DEFAULT_TIME_SCALE));
     cleanups.push(() => clock.close());
     const events = new EventLog(() => Date.now());
-    const account = opts.account ?? process.env.HARNESS_ACCOUNT ?? DEFAULT_ACCOUNT;
-    const region = topology.region;
+    const account = opts.account ?? process.env.HARNESS_ACCOUNT ?? manifest.account;
+    const region = manifest.region;
+    const vpc = { vpcId: manifest.vpc.id, cidrBlock: manifest.vpc.cidr, subnets: manifest.vpc.subnets.map((x) => ({ subnetId: x.id, cidrBlock: x.cidr, availabilityZone: x.az })) };
+    const subnetIds = vpc.subnets.map((x) => x.subnetId);
+    const surrealHost = Object.values(manifest.hosts).find((x): x is SurrealHost => x.kind === 'surrealdb');
+    const anthropicHost = Object.values(manifest.hosts).find((x): x is AnthropicHost => x.kind === 'anthropic');
+    // the zones tasks resolve through the harness's DNS: the hosts' parent domains now, each
+    // Cloud Map namespace the scripts create as it appears (the fabrics read this array live)
+    const zones: string[] = surrealHost ? [surrealHost.dns.split('.').slice(1).join('.')] : [];
+    events.on('event', (e) => {
+      if (e.type === 'servicediscovery.namespace.created' && typeof e.name === 'string' && !zones.includes(e.name)) zones.push(e.name);
+    });
     const base = { account, region, now: () => new Date(), events };
     const stores: HarnessStores = {
       ecs: new EcsStore(base),
@@ -163,6 +191,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
         subnetZone: (id) => stores.ec2.listSubnets().find((x) => x.subnetId === id)?.availabilityZone,
       }),
       cognito: new CognitoStore(base),
+      iam: new IamStore(base),
     };
     const providers: ServiceProvider[] = [
       createEcsProvider(stores.ecs),
@@ -174,6 +203,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       createStsProvider(),
       createElbv2Provider(stores.elb),
       createCognitoProvider(stores.cognito),
+      createIamProvider(stores.iam),
     ];
     const edge = new AwsEdge({ account, defaultRegion: region, events, providers, host: opts.host ?? '127.0.0.1', port: opts.awsPort ?? 0 });
     const awsEndpoint = await edge.start();
@@ -187,7 +217,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     // docker mode: the run's Docker network (+ Cloud Map DNS on its gateway) is the fabric
     const docker =
       runtimeChoice.kind === 'docker'
-        ? await startDockerMode({ runId, subnets: topology.vpc.subnets, vpcCidr: topology.vpc.cidrBlock, region, timeScale: clock.timeScale, dns: { store: hostRecords, zones: [topology.namespace] }, sgs: stores.ec2, stateFile: path.join(runDir, 'network.json'), events, log })
+        ? await startDockerMode({ runId, subnets: vpc.subnets, vpcCidr: vpc.cidrBlock, region, timeScale: clock.timeScale, dns: { store: hostRecords, zones }, sgs: stores.ec2, stateFile: path.join(runDir, 'network.json'), events, log })
         : undefined;
     const network: { fabric: TaskNetwork; mode: NetworkMode | 'docker'; reason: string; close(): Promise<void> } = docker
       ? {
@@ -199,10 +229,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       : await chooseNetwork({
       wanted: opts.network ?? ((process.env.HARNESS_NETWORK || undefined) as HarnessOptions['network']),
       runId,
-      vpcCidr: topology.vpc.cidrBlock,
-      subnets: topology.vpc.subnets,
+      vpcCidr: vpc.cidrBlock,
+      subnets: vpc.subnets,
       region,
-      zones: [topology.namespace],
+      zones,
       sgs: stores.ec2,
       dns: dnsServer,
       dnsAddress: dns,
@@ -217,7 +247,18 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       : chooseRuntime(opts, runId, clock, network.mode === 'netns', runtimeChoice.reason);
     cleanups.push(() => runtime.close());
 
-    // the edge: Cognito endpoints, the ALB front and its health checks; seeds the ALB + HTTPS listener and the user pool
+    // what existed before the scripts ran, seeded beside each service from the manifest
+    seedVpc(stores.ec2, manifest.vpc);
+    seedIam(stores.iam, manifest.iam.roles);
+    seedImages(
+      stores.ecr,
+      imageCatalogue(manifest.images).map((img) => ({
+        repository: img.repository,
+        tag: img.tag,
+        platforms: img.platforms,
+        annotations: { [IMAGE_CONFIG_ANNOTATION]: JSON.stringify(img.config), 'org.opencontainers.image.version': img.tag },
+      })),
+    );
     const edgeTier: StartedEdge = await startEdge({
       elb: stores.elb,
       cognito: stores.cognito,
@@ -225,17 +266,22 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       clock,
       fabric,
       runDir,
-      account,
-      region,
-      vpcId: topology.vpc.vpcId,
-      subnets: topology.vpc.subnets.map((s) => s.subnetId),
-      albSecurityGroups: topology.securityGroups.filter((g) => /alb/i.test(g.name)).map((g) => g.name),
+      vpcId: vpc.vpcId,
+      subnets: subnetIds,
+      albSecurityGroups: [...new Set(manifest.loadBalancers.flatMap((lb) => lb.securityGroups))],
       log,
       events,
     });
     cleanups.push(() => edgeTier.stop());
-
-    seed(topology, stores, { account, region, awsEndpoint }, { 'escher/cognito-jwks-url': edgeTier.jwksUrl });
+    const loadBalancers = seedLoadBalancers(stores.elb, manifest.loadBalancers, { vpcId: vpc.vpcId, subnets: subnetIds, region, account });
+    await edgeTier.front.reconcile();
+    const callbacks = loadBalancers.flatMap((lb) => lb.listeners.map((l) => `${edgeTier.listenerUrl(l.arn)}/oauth2/idpresponse`));
+    const pools = seedUserPools(stores.cognito, manifest.cognito, { defaultCallbackUrls: callbacks });
+    const seeded = { loadBalancers, pools };
+    const edgeEnv = await edgeTier.open(seeded);
+    const secrets = renderSecrets(manifest, pools, (id) => edgeTier.idp.jwksUrl(id));
+    if (surrealHost?.rootSecret && !(surrealHost.rootSecret in secrets)) secrets[surrealHost.rootSecret] = JSON.stringify({ username: 'root', password: `harness-${runId}-not-a-real-password` });
+    seedSecrets(stores.secrets, secrets);
 
     // docker mode with the LocalStack image present: Secrets Manager, IAM, STS and CloudWatch Logs
     // are LocalStack's (seeded with the same secrets), behind a front that keeps the rest ours
@@ -248,37 +294,41 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       : undefined;
     if (localstack) cleanups.push(() => localstack.stop());
 
-    // SurrealDB as a host in the VPC, in the config's SurrealDB group. The deploy scripts create
-    // that group later: it is named here, and the fabric resolves the name once it exists.
+    // SurrealDB as a host in the VPC, in the manifest's groups. The deploy scripts create those
+    // groups later: they are named here, and the fabric resolves the names once they exist.
     // docker mode: SurrealDB runs as a container on the run's network (runtime/docker/surrealdb.ts);
     // HARNESS_DOCKER_SURREAL=embedded keeps the in-process server, a harness host on the bridge
     const startDataTier = docker && process.env.HARNESS_DOCKER_SURREAL !== 'embedded'
       ? async (o: Parameters<typeof startEmbeddedDataTier>[0]) => (await import('../runtime/docker/surrealdb.ts')).startDockerDataTier({ ...o, runId, fabric: docker.fabric })
       : startEmbeddedDataTier;
-    const surreal = await startDataTier({
+    const surreal = surrealHost && await startDataTier({
       fabric,
-      subnets: topology.vpc.subnets.map((s) => s.subnetId),
-      securityGroups: topology.securityGroups.filter((g) => /surreal/i.test(g.name)).map((g) => g.name),
-      namespace: topology.namespace,
+      subnets: surrealHost.subnets ?? subnetIds,
+      securityGroups: surrealHost.securityGroups,
+      hostname: surrealHost.dns,
+      port: surrealHost.port,
       dns: dnsServer,
       records: hostRecords,
-      credentials: parseSurrealRootSecret(stores.secrets.getSecretValue(SURREAL_ROOT_SECRET).secretString ?? ''),
+      credentials: surrealHost.rootSecret
+        ? parseSurrealRootSecret(stores.secrets.getSecretValue(surrealHost.rootSecret).secretString ?? '', surrealHost.rootSecret)
+        : { username: 'root', password: `harness-${runId}-not-a-real-password` },
       storage: opts.surrealStorage ?? (process.env.HARNESS_SURREAL_STORAGE === 'disk' ? 'disk' : 'memory'),
       runDir,
       events,
       log,
     });
-    cleanups.push(() => surreal.close());
+    if (surreal) cleanups.push(() => surreal.close());
 
-    // the Anthropic Messages API stand-in, outside the VPC (the agents' SG allows 443 egress to it)
+    // the Anthropic Messages API stand-in, outside the VPC, when the manifest has one
     let anthropic: StartedAnthropicEgress | undefined;
-    try {
+    const anthropicKeySecret = anthropicHost && (anthropicHost.apiKeySecret ?? Object.keys(manifest.secrets).find((k) => /anthropic/i.test(k)));
+    if (anthropicHost) try {
       const fabricDns = fabric as Partial<StaticDns>;
       anthropic = await startAnthropicEgress({
         runDir,
         runId,
         internetIp: fabric.internetIp,
-        apiKey: SEEDED_SECRETS['escher/anthropic-api-key'],
+        apiKey: anthropicKeySecret ? stores.secrets.getSecretValue(anthropicKeySecret).secretString ?? '' : `sk-ant-harness-${runId}`,
         dns: [dnsServer, ...(fabricDns.setStaticHost && fabricDns.deleteStaticHost ? [fabricDns as StaticDns] : [])],
         events,
         log,
@@ -299,7 +349,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
         resolve(uri) {
           const r = stores.ecr.resolveImageUri(uri);
           const config = imageConfigOf(r.manifest);
-          // the ALB's public-key endpoint, for the gateway stub's x-amzn-oidc-data check
+          // the ALB's public-key endpoint, for the stub's x-amzn-oidc-data check
           return { digest: r.digest, platforms: r.platforms, config: config && { ...config, env: { ...config.env, ...edgeTier.imageEnv } } };
         },
       },
@@ -311,6 +361,17 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
         deregister: (arn, id) => void stores.serviceDiscovery.deregisterInstance(arn, id),
       },
       loadBalancing: elbSink(stores.elb),
+      stubEnv: (ctx) =>
+        stubEnvironment(ctx, {
+          ...(surrealHost ? { surreal: { hostname: surrealHost.dns, ...(surrealHost.rootSecret ? { rootSecret: surrealHost.rootSecret } : {}) } } : {}),
+          ...(anthropicKeySecret ? { anthropicKeySecret } : {}),
+          isServiceHost: (host) =>
+            stores.serviceDiscovery.listNamespaces().some((ns) => host.endsWith(`.${ns.name.toLowerCase()}`) && !!stores.serviceDiscovery.findServiceByName(ns.id, host.slice(0, -ns.name.length - 1))),
+          targetGroup: (arn) => {
+            const tg = stores.elb.targetGroups.get(arn)?.tg;
+            return tg && { healthCheckPath: tg.HealthCheckPath, loadBalancerArns: tg.LoadBalancerArns ?? [] };
+          },
+        }),
       ...(anthropic ? { taskTrust: anthropic.taskTrust } : {}),
     };
     const scheduler = new EcsScheduler(stores.ecs, deps, elbHooks(stores.ecs, stores.elb));
@@ -321,20 +382,21 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     const envFile = path.join(runDir, 'env');
     const exported = {
       ...cliEnv,
+      ...manifest.commands.environment,
       HARNESS_ACCOUNT: account,
-      HARNESS_CLUSTER: topology.cluster,
-      HARNESS_VPC_ID: topology.vpc.vpcId,
-      HARNESS_PRIVATE_SUBNETS: topology.vpc.subnets.map((s) => s.subnetId).join(','),
+      HARNESS_VPC_ID: vpc.vpcId,
+      HARNESS_PRIVATE_SUBNETS: subnetIds.join(','),
+      HARNESS_MANIFEST: manifest.file,
       HARNESS_RUN_DIR: runDir,
       HARNESS_RUN_ID: runId,
-      HARNESS_DEPLOY_DIR: topology.deployDir,
+      HARNESS_DEPLOY_DIR: manifest.deployDir,
       HARNESS_DNS: `${dns.host}:${dns.port}`,
-      HARNESS_SURREAL_URL: surreal.url,
+      ...(surreal ? { HARNESS_SURREAL_URL: surreal.url } : {}),
       ...(anthropic ? { HARNESS_ANTHROPIC_URL: `https://${anthropic.host}:${anthropic.port}`, HARNESS_ANTHROPIC_CA: anthropic.ca.certFile } : {}),
-      ...edgeTier.env,
+      ...edgeEnv,
     };
     writeEnvFile(envFile, exported);
-    events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, network: network.mode, networkReason: network.reason, surrealdb: surreal.kind, localstack: localstack?.reason ?? 'not used', anthropic: anthropic?.summary ?? 'not started', timeScale: clock.timeScale, deployDir: topology.deployDir });
+    events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, network: network.mode, networkReason: network.reason, surrealdb: surreal?.kind ?? 'none in the manifest', localstack: localstack?.reason ?? 'not used', anthropic: anthropic?.summary ?? (anthropicHost ? 'not started' : 'none in the manifest'), timeScale: clock.timeScale, deployDir: manifest.deployDir, manifest: manifest.file });
 
     // Ctrl-C or a kill during a scenario/benchmark still tears everything down (`up` has its own handler)
     if ((opts.kind ?? 'scenario') !== 'up') {
@@ -353,7 +415,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     const h: StartedHarness = {
       runId,
       runDir,
-      topology,
+      manifest,
+      deployDir: manifest.deployDir,
+      region,
       clock,
       events,
       stores,
@@ -372,7 +436,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       networkReason: network.reason,
       dnsServer,
       edge: edgeTier,
+      seeded,
       anthropic,
+      ...(anthropicKeySecret ? { anthropicKeySecret } : {}),
       stop: async () => {
         events.append('harness.down', { runId });
         fs.writeFileSync(path.join(runDir, 'timeline.json'), JSON.stringify(events.all(), null, 1));
@@ -408,26 +474,20 @@ export function imageConfigOf(manifest: string): ImageConfig | undefined {
   }
 }
 
-/** Secret values the harness seeds (as CI would have created them). Fake, never real keys. */
-export const SEEDED_SECRETS = {
-  'escher/anthropic-api-key': 'sk-ant-harness-0000000000000000-not-a-real-key',
-  'escher/cognito-jwks-url': 'http://127.0.0.1:9/.well-known/jwks.json',
-  'escher/surrealdb-root': JSON.stringify({ username: 'root', password: 'harness-surrealdb-root-not-a-real-password' }),
-} as const;
-
-function seed(topology: Topology, stores: HarnessStores, ctx: { account: string; region: string; awsEndpoint: string }, secretValues: Partial<Record<keyof typeof SEEDED_SECRETS, string>> = {}): void {
-  stores.ec2.seedVpc({
-    vpcId: topology.vpc.vpcId,
-    cidrBlock: topology.vpc.cidrBlock,
-    subnets: topology.vpc.subnets.map((s, i) => ({ ...s, name: `escher-private-${i + 1}` })),
-  });
-  for (const repo of Object.keys(REPOSITORIES)) stores.ecr.createRepository(repo);
-  for (const img of imageCatalogue()) {
-    const manifest = buildHarnessImageIndex({
-      platforms: img.platforms,
-      annotations: { [IMAGE_CONFIG_ANNOTATION]: JSON.stringify(img.config), 'org.opencontainers.image.version': img.tag },
-    });
-    stores.ecr.putImage(img.repository, manifest, 'application/vnd.oci.image.index.v1+json', img.tag);
+/**
+ * The manifest's secrets with their placeholders filled in: `{cognito.<pool>.jwksUrl}`,
+ * `.issuer`, `.id`, `.arn`. A mapping is stored as JSON.
+ */
+export function renderSecrets(manifest: LoadedManifest, pools: SeededUserPool[], jwksUrl: (poolId: string) => string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(manifest.secrets)) {
+    out[name] =
+      typeof value === 'string'
+        ? value.replace(/\{cognito\.([^.{}]+)\.(jwksUrl|issuer|id|arn)\}/g, (_, pool: string, attr: string) => {
+            const p = pools.find((x) => x.name === pool)!;
+            return attr === 'jwksUrl' ? jwksUrl(p.id) : attr === 'issuer' ? p.issuer : attr === 'id' ? p.id : p.arn;
+          })
+        : JSON.stringify(value);
   }
-  for (const [name, value] of Object.entries({ ...SEEDED_SECRETS, ...secretValues })) stores.secrets.createSecret(name, value);
+  return out;
 }

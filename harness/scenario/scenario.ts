@@ -8,13 +8,16 @@ import { runDoctor } from './doctor.ts';
 import { formatSummary, writeReport, type CheckResult, type ScenarioReport } from './report.ts';
 import { taskIdOf, type ServiceState } from '../aws/ecs/store.ts';
 import { httpGetInNetns } from '../network/probe.ts';
-import type { ServiceModel } from '../topology/model.ts';
+import { missingPrerequisites, formatPrerequisiteLines } from './prerequisites.ts';
+import { discoverDeployment, type DeployedService, type Deployment } from './deployment.ts';
+import { releases } from '../runtime/catalogue.ts';
 
 /** Scenario options from the environment the `harness scenario` verb sets. */
 export function optionsFromEnv(): HarnessOptions {
   const ts = process.env.HARNESS_TIME_SCALE;
   return {
     deployDir: process.env.HARNESS_DEPLOY_DIR || undefined,
+    manifest: process.env.HARNESS_MANIFEST || undefined,
     runtime: (process.env.HARNESS_RUNTIME as HarnessOptions['runtime']) || undefined,
     timeScale: ts ? Number(ts) : undefined,
     awsCli: process.env.HARNESS_AWS_CLI || undefined,
@@ -27,6 +30,8 @@ export interface ScriptRun extends RunScriptResult {
   /** timeline position when the script started and ended */
   fromSeq: number;
   toSeq: number;
+  /** one line per prerequisite it looked up and the harness did not seed (failed scripts only) */
+  missingPrerequisites?: string[];
 }
 
 /**
@@ -64,7 +69,47 @@ export class Scenario {
   }
 
   get deployDir(): string {
-    return this.h.topology.deployDir;
+    return this.h.deployDir;
+  }
+
+  /** Runs the manifest's deployAll command (default `./deploy-all.sh {version}`). */
+  deployAll(version: string, opts: { timeoutMs?: number } = {}): Promise<ScriptRun> {
+    return this.runCommand(this.h.manifest.commands.deployAll, { version }, opts);
+  }
+
+  /** Runs the manifest's deployService command for one service the scripts created. */
+  deployService(svc: DeployedService, version: string, opts: { timeoutMs?: number } = {}): Promise<ScriptRun> {
+    return this.runCommand(
+      this.h.manifest.commands.deployService,
+      { version, service: svc.shortName, ecsService: svc.ecsService, family: svc.family, container: svc.container.name ?? '', cluster: svc.cluster },
+      opts,
+    );
+  }
+
+  /** A manifest command with its {placeholders} filled in: the first word is the script (relative to the deploy dir). */
+  private runCommand(command: string, values: Record<string, string>, opts: { timeoutMs?: number }): Promise<ScriptRun> {
+    const words = command
+      .trim()
+      .split(/\s+/)
+      .map((w) => w.replace(/\{(\w+)\}/g, (m, k: string) => values[k] ?? m));
+    const left = words.find((w) => /\{\w+\}/.test(w));
+    if (left) throw new Error(`${this.h.manifest.file}: commands: ${command}: ${left} is not a placeholder it knows (${Object.keys(values).map((k) => `{${k}}`).join(', ')})`);
+    return this.runScript(words[0]!.replace(/^\.\//, ''), words.slice(1), opts);
+  }
+
+  /**
+   * The manifest's releases: `good` are tags healthy in every repository (in the order written),
+   * `bad` the first tag where some repository is not healthy, with those repositories.
+   */
+  releases(): { good: string[]; bad?: { tag: string; repositories: string[] } } {
+    const all = releases(this.h.manifest.images);
+    const bad = all.find((r) => r.unhealthy.length);
+    return { good: all.filter((r) => !r.unhealthy.length).map((r) => r.tag), ...(bad ? { bad: { tag: bad.tag, repositories: bad.unhealthy.map((u) => u.repository) } } : {}) };
+  }
+
+  /** What the scripts created, read from the control plane now (see deployment.ts). */
+  deployment(): Deployment {
+    return discoverDeployment(this.h.stores, this.h.manifest);
   }
 
   /** Runs a script of the deploy dir unmodified, against the emulator. */
@@ -84,12 +129,13 @@ export class Scenario {
     const run: ScriptRun = { ...r, script, args, fromSeq, toSeq: this.h.events.all().length };
     this.scripts.push(run);
     this.detectFalseGreen(run);
+    this.reportMissingPrerequisites(run);
     return run;
   }
 
   /** Runs one aws CLI command against the emulator (the CLI the scripts use). */
   async aws(args: string[]): Promise<AwsRunResult> {
-    return runAws(describeAwsCli(this.h.cliEnv.HARNESS_AWS_CLI!), this.h.awsEndpoint, args, { region: this.h.topology.region });
+    return runAws(describeAwsCli(this.h.cliEnv.HARNESS_AWS_CLI!), this.h.awsEndpoint, args, { region: this.h.region });
   }
 
   /** Records a check; rethrows its failure so the test fails too. */
@@ -119,21 +165,17 @@ export class Scenario {
 
   // ------------------------------------------------------------ reading the control plane
 
-  service(model: ServiceModel | string): ServiceState {
-    const name = typeof model === 'string' ? model : model.ecsService;
-    const s = this.h.stores.ecs.findService(this.h.topology.cluster, name);
-    if (!s) throw new Error(`service ${name} does not exist in cluster ${this.h.topology.cluster}`);
+  /** The ECS service's state, by its name in any cluster (or a discovered service). */
+  service(svc: DeployedService | string): ServiceState {
+    const name = typeof svc === 'string' ? svc : svc.ecsService;
+    const all = [...this.h.stores.ecs.services.values()].filter((x) => x.service.serviceName === name && (typeof svc === 'string' || x.clusterName === svc.cluster));
+    const s = all.find((x) => x.service.status === 'ACTIVE') ?? all[0];
+    if (!s) throw new Error(`service ${name} does not exist in any cluster`);
     return s;
   }
 
-  serviceModel(name: string): ServiceModel {
-    const m = this.h.topology.services.find((s) => s.name === name);
-    if (!m) throw new Error(`no service ${name} in the topology`);
-    return m;
-  }
-
   /** RUNNING tasks of a service (desired RUNNING), with their IPs. */
-  runningTasks(model: ServiceModel | string): { task: Task; ip: string; id: string }[] {
+  runningTasks(model: DeployedService | string): { task: Task; ip: string; id: string }[] {
     const st = this.service(model);
     return this.h.stores.ecs
       .tasksOfService(st)
@@ -217,6 +259,18 @@ export class Scenario {
         );
       }
     }
+  }
+
+  /**
+   * A script that failed after looking up something the manifest did not seed (a load
+   * balancer, pool, secret, role, repository, tag, subnet): one line each, with the call, the
+   * name and the manifest key to add, next to the exit code.
+   */
+  private reportMissingPrerequisites(run: ScriptRun): void {
+    if (run.exitCode === 0) return; // a script that handled the miss itself did not fail because of it
+    const items = missingPrerequisites(this.h.events.all(), { fromSeq: run.fromSeq, toSeq: run.toSeq, script: run.script });
+    run.missingPrerequisites = formatPrerequisiteLines(items, [run.script, ...run.args].join(' '), run.exitCode);
+    this.warnings.push(...run.missingPrerequisites);
   }
 
   // ------------------------------------------------------------ report

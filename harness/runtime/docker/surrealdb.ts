@@ -1,6 +1,6 @@
 /**
  * SurrealDB in docker mode: a container on the run's Docker network, at a VPC address the
- * fabric reserved (with the surrealdb security group), published as surrealdb.<namespace>.
+ * fabric reserved (with the surrealdb security group), published under the manifest's DNS name.
  *
  * Which container:
  * - the official image, pinned (SURREAL_OFFICIAL_IMAGE; HARNESS_SURREAL_IMAGE overrides) when
@@ -267,7 +267,7 @@ export async function startDockerDataTier(opts: DockerDataTierOptions): Promise<
 
   const { GenericContainer, getContainerRuntimeClient } = await import('testcontainers');
   const docker: Dockerode = (await getContainerRuntimeClient()).container.dockerode;
-  const hostname = `${SURREAL_HOST_LABEL}.${opts.namespace}`;
+  const hostname = opts.hostname;
   const port = opts.port ?? SURREAL_PORT;
   const storage = opts.storage ?? 'memory';
   const fabricId = `${SURREAL_HOST_LABEL}-${opts.runId}`;
@@ -287,7 +287,7 @@ export async function startDockerDataTier(opts: DockerDataTierOptions): Promise<
     constructor(image: string) {
       super(image);
       this.withNetworkMode(network);
-      this.createOpts.NetworkingConfig = { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: eni.ip }, Aliases: [SURREAL_HOST_LABEL] } } };
+      this.createOpts.NetworkingConfig = { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: eni.ip }, Aliases: [hostname.split('.')[0]!] } } };
       // disk: the engine's store in a volume of this container (labelled; `docker rm -v` removes it)
       if (storage === 'disk') this.hostConfig.Mounts = [{ Type: 'volume', Target: DATA_DIR, VolumeOptions: { Labels: labels } } as never];
       if (choice.kind === 'embedded') this.hostConfig.Binds = [`${controlDir}:${CONTROL_DIR}`];
