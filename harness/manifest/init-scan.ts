@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { assignmentsOf, awsCallsOf, expandPattern, expandWord, functionsOf, wordsOf, type Assignment, type AwsCall, type ShellFunction } from './init-shell.ts';
+import { assignmentsOf, awsCallsOf, awsWrappers, expandPattern, expandWord, functionsOf, wordsOf, type Assignment, type AwsCall, type ShellFunction } from './init-shell.ts';
 
 export interface Where {
   file: string;
@@ -260,7 +260,6 @@ export function scanRepo(root: string): RepoScan {
       scan.scripts.push({ file, text });
       scan.assigns.push(...assignmentsOf(text, file, false));
       scan.functions.push(...functionsOf(text, file));
-      scan.awsCalls.push(...awsCallsOf(text, file));
       tagsIn(text, file, scan.tags, false);
       continue;
     }
@@ -297,6 +296,9 @@ export function scanRepo(root: string): RepoScan {
     if (tds.length) scan.taskDefs.push(...tds);
     else scan.data.push({ file, root: node });
   }
+  // aws calls, also through the repo's wrapper functions (awsr elbv2 …)
+  const wrappers = awsWrappers(scan.functions);
+  for (const sc of scan.scripts) scan.awsCalls.push(...awsCallsOf(sc.text, sc.file, wrappers));
   // sibling config files holding the same keys are alternatives (env/prod.json, env/staging.json): keep one
   const preferred = preferredEnvNames(scan);
   const chooseAmong = <T extends { file: string }>(items: T[], keysOf: (x: T) => Set<string>): Set<string> => {
@@ -354,7 +356,7 @@ function preferredEnvNames(scan: RepoScan): string[] {
 function tagsIn(text: string, file: string, out: TagFound[], keys: boolean): void {
   const lines = text.split(/\r?\n/);
   lines.forEach((l, i) => {
-    for (const m of l.matchAll(new RegExp(String.raw`deploy[\w-]*(?:\.sh)?\b((?:\s+[\w./=-]+)*?)\s+(${TAG_RE})\b`, 'g'))) {
+    for (const m of l.matchAll(new RegExp(String.raw`(?:deploy|release|rollout)[\w-]*(?:\.sh)?\b((?:\s+[\w./=-]+)*?)\s+(${TAG_RE})\b`, 'gi'))) {
       out.push({ tag: m[2]!, where: { file, line: i + 1 }, how: 'a deploy command' });
     }
     if (keys) {
@@ -519,8 +521,9 @@ export class Resolver {
     } else {
       // a function that runs jq: cfg .alb.name / cfg alb.name, its body `jq -r ".$1" "$CONFIG_FILE"`
       const fn = this.scan.functions.find((f) => f.name === words[0] && /\bjq\b/.test(f.body));
-      if (!fn || !words[1]) return undefined;
-      const arg = lit(words[1]);
+      const argWord = words.slice(1).find((x) => !/^--?[a-zA-Z-]+$/.test(x));
+      if (!fn || !argWord) return undefined;
+      const arg = lit(argWord);
       const m = /\bjq\b([^\n;|]*)/.exec(fn.body)!;
       const fnWords = wordsOf(m[1]!).filter((w) => !/^--?[a-zA-Z-]+$/.test(w) && !/^[<>]/.test(w));
       const raw = (fnWords[0] ?? '').replace(/["']/g, '');

@@ -18,8 +18,11 @@ export function logicalLines(text: string): LogicalLine[] {
   for (let i = 0; i < lines.length; i++) {
     const start = i;
     let cur = lines[i]!;
-    while (/(^|[^\\])\\$/.test(cur) && i + 1 < lines.length) {
-      cur = cur.slice(0, -1) + ' ' + lines[++i]!.trim();
+    // a backslash continues the command; so does a trailing |, && or || (a pipeline goes on)
+    for (;;) {
+      if (/(^|[^\\])\\$/.test(cur) && i + 1 < lines.length) cur = cur.slice(0, -1) + ' ' + lines[++i]!.trim();
+      else if (/(\||&&)\s*$/.test(cur) && !/^\s*#/.test(cur) && i + 1 < lines.length && !/^\s*#/.test(lines[i + 1]!)) cur = cur + ' ' + lines[++i]!.trim();
+      else break;
     }
     if (/^\s*#/.test(cur)) continue;
     out.push({ text: cur, line: start + 1 });
@@ -126,7 +129,7 @@ export interface Assignment {
   fallback?: boolean;
 }
 
-const ASSIGN = /(^|[;&|({]\s*|\b(?:local|export|readonly|declare|typeset)(?:\s+-[a-zA-Z]+)*\s+|\bthen\s+|\bdo\s+|\belse\s+)([A-Za-z_][A-Za-z0-9_]*)=/g;
+const ASSIGN = /(^\s*|[;&|({]\s*|\b(?:local|export|readonly|declare|typeset)(?:\s+-[a-zA-Z]+)*\s+|\bthen\s+|\bdo\s+|\belse\s+)([A-Za-z_][A-Za-z0-9_]*)=/g;
 
 /** Assignments (NAME=word, local/export/readonly NAME=word, NAME=( … )) and ${NAME:-default}s of a file. */
 export function assignmentsOf(text: string, file: string, config: boolean): Assignment[] {
@@ -243,15 +246,39 @@ export interface AwsCall {
   text: string;
 }
 
-const AWS_AT = /(^|[\s;&|(!`]|\$\()aws\s+/g;
+/**
+ * Functions that run aws with their arguments ("$@"), and how many leading arguments they take
+ * first (shift N): awsr() { aws --region "$REGION" "$@"; }, awsr_try() { …; shift 2; awsr "$@"; }.
+ */
+export function awsWrappers(functions: ShellFunction[]): Map<string, number> {
+  const out = new Map<string, number>([['aws', 0]]);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const f of functions) {
+      if (out.has(f.name)) continue;
+      const names = [...out.keys()].map((n) => n.replace(/[-.]/g, '\\$&')).join('|');
+      const m = new RegExp(`(^|[\\s;&|(!\`]|\\$\\()(${names})\\s[^\\n]*"\\$@"`).exec(f.body);
+      if (!m) continue;
+      let skip = 0;
+      for (const sh of f.body.slice(0, m.index).matchAll(/\bshift(?:\s+(\d+))?/g)) skip += Number(sh[1] ?? 1);
+      out.set(f.name, skip);
+      changed = true;
+    }
+  }
+  return out;
+}
 
-/** Every `aws <service> <operation> …` invocation in a script. */
-export function awsCallsOf(text: string, file: string): AwsCall[] {
+/** Every `aws <service> <operation> …` invocation in a script (also through wrapper functions). */
+export function awsCallsOf(text: string, file: string, wrappers: Map<string, number> = new Map([['aws', 0]])): AwsCall[] {
   const out: AwsCall[] = [];
+  const names = [...wrappers.keys()].map((n) => n.replace(/[-.]/g, '\\$&')).join('|');
+  const at_ = new RegExp(`(^|[\\s;&|(!\`]|\\$\\()(${names})[ \\t]+`, 'g');
   for (const { text: t, line } of logicalLines(text)) {
-    for (const m of t.matchAll(AWS_AT)) {
+    for (const m of t.matchAll(at_)) {
       const at = m.index! + m[1]!.length;
       if (quoteDepthAt(t, at) && !insideSubst(t, at)) continue;
+      // a definition (awsr() { aws … "$@"; }) is not a call
+      if (/"\$@"/.test(t) && /^\s*(function\s+)?[\w-]+\s*\(\)/.test(t)) continue;
       let i = at + m[0].length - m[1]!.length;
       const words: string[] = [];
       while (i < t.length) {
@@ -262,8 +289,8 @@ export function awsCallsOf(text: string, file: string): AwsCall[] {
         words.push(word);
         i = end;
       }
-      // global options may come before the service: aws --region x ecs …
-      let k = 0;
+      // a wrapper's own leading arguments, then global options: aws --region x ecs …
+      let k = wrappers.get(m[2]!) ?? 0;
       while (k < words.length && words[k]!.startsWith('--')) k += words[k]!.includes('=') || !words[k + 1] || words[k + 1]!.startsWith('--') ? 1 : 2;
       const service = words[k];
       const operation = words[k + 1];

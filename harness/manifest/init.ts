@@ -144,6 +144,15 @@ class Drafter {
         out.push({ value: m[1], via: [at, ...q.via] });
       }
     }
+    // … | jq --arg n "$pool" '.UserPools[] | select(.Name == $n)' (or == "literal")
+    const args = new Map<string, string>();
+    for (const m of c.text.matchAll(/--arg\s+(\w+)\s+("(?:[^"\\]|\\.)*"|'[^']*'|[^\s|;)]+)/g)) args.set(m[1]!, m[2]!);
+    for (const m of c.text.matchAll(new RegExp(String.raw`\.${field}\s*==\s*(?:\$(\w+)|\\?"([^"\\]+)\\?")`, 'g'))) {
+      const word = m[1] ? args.get(m[1]) : `'${m[2]}'`;
+      if (!word) continue;
+      const r = this.r.word(word, at);
+      if (r.value && !out.some((x) => x.value === r.value)) out.push({ value: r.value, via: [at, ...r.via] });
+    }
     return out;
   }
 
@@ -717,11 +726,11 @@ class Drafter {
       const n = fromArn(e.value) ?? (/(^|[._])(execution|task|service)?_?role(_?name)?$/i.test(e.path) && /^[\w+=,.@-]{1,64}$/.test(e.value) ? e.value : undefined);
       if (n && !PLACEHOLDER.test(n)) add(n, [{ file: e.file, line: e.line }], `${e.path} in ${e.file}`);
     }
-    for (const t of this.scan.taskDefs)
-      for (const r of t.roles) {
-        const res = this.resolveText(r.arn);
-        if (!fromArn(res.value) && res.unresolved) this.addTodo(`${t.family}'s role ${r.arn} (${t.file}:${r.line}) is a placeholder the repo does not fill: check iam.roles names the role it becomes`, 'valid placeholder: confirm');
-      }
+    const unfilled = this.scan.taskDefs.flatMap((t) => t.roles.filter((r) => { const res = this.resolveText(r.arn); return !fromArn(res.value) && res.unresolved; }).map((r) => ({ t, r })));
+    if (unfilled.length) {
+      const phs = [...new Set(unfilled.map((x) => x.r.arn))];
+      this.addTodo(`role ARNs ${phs.join(', ')} of ${new Set(unfilled.map((x) => x.t.family)).size} task definition(s) (e.g. ${unfilled[0]!.t.file}:${unfilled[0]!.r.line}) are placeholders the scripts fill: check that iam.roles names every role they become`, 'valid placeholder: confirm');
+    }
     for (const r of out) this.addFound(`IAM role ${r.value} (${r.how})`, r.where);
     return out.map((r) => ({ ...r, how: w(r.where).slice(0, 2).join(', ') + (w(r.where).length > 2 ? ', …' : '') }));
   }
@@ -821,6 +830,7 @@ class Drafter {
   private images(): { platforms: { value: string[]; how: string }; tags: Val[]; repositories: { name: string; how: string }[] } {
     const repos = new Map<string, { families: string[]; where: Where[] }>();
     const literalTags: Val[] = [];
+    const fromConfig = new Set<string>();
     const repoCalls = this.scan.awsCalls.flatMap((c) => (c.service === 'ecr' ? [...this.flag(c, '--repository-name'), ...this.flag(c, '--repository-names')] : []));
     for (const t of this.scan.taskDefs)
       for (const c of t.containers) {
@@ -835,6 +845,7 @@ class Drafter {
           if (cfg) {
             this.addFound(`repository ${cfg.value} for ${t.family} (its image is ${c.image.value}; ${cfg.how})`, [where, ...cfg.where]);
             p = { repository: cfg.value, ecr: true };
+            fromConfig.add(cfg.value);
           } else {
             const guess = repoCalls.find((v) => v.value.endsWith(c.name ?? t.family) || v.value.endsWith(t.family))?.value ?? c.name ?? t.family;
             this.addGuess(`repository ${guess} for ${t.family}: its image is the placeholder ${c.image.value}`, [where]);
@@ -853,7 +864,7 @@ class Drafter {
         if (PLACEHOLDER.test(p.repository)) this.addTodo(`repository ${p.repository} (${fmtWhere(where)}) keeps a placeholder: write the name the scripts render`, 'valid placeholder: confirm');
         if (p.tag && !PLACEHOLDER.test(p.tag) && !/^[A-Z][A-Z0-9_]*$/.test(p.tag)) literalTags.push({ value: p.tag, where: [where], how: `${fmtWhere(where)} (pinned in ${t.family})` });
       }
-    for (const [name, r] of repos) this.addFound(`ECR repository ${name} (image of ${r.families.join(', ')})`, r.where);
+    for (const [name, r] of repos) if (!fromConfig.has(name)) this.addFound(`ECR repository ${name} (image of ${r.families.join(', ')})`, r.where);
     const tags: Val[] = [];
     for (const t of [...literalTags, ...this.scan.tags.map((x) => ({ value: x.tag, where: [x.where], how: `${fmtWhere(x.where)} (${x.how})` }))]) {
       if (!tags.some((x) => x.value === t.value)) tags.push(t);
