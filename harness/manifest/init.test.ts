@@ -324,7 +324,7 @@ aws secretsmanager get-secret-value --secret-id "ops/\${ENV}/deploy-token" >/dev
   it('finds roles, secrets, repositories, tags, hosts and the command', () => {
     expect(m.iam.roles.sort()).toEqual(['ops-api-task', 'ops-deployer', 'ops-ecs-execution', 'ops-worker-task']);
     expect(Object.keys(m.secrets).sort()).toEqual(['ops/db', 'ops/llm-key', 'ops/prod/deploy-token']);
-    expect(m.secrets['ops/db']).toEqual({ user: 'harness' });
+    expect(m.secrets['ops/db']).toEqual({ user: 'root' });
     expect(Object.keys(m.images.repositories).sort()).toEqual(['ops/api', 'ops/worker']);
     expect(Object.keys(m.images.tags)).toEqual(['3.2.1']);
     expect(m.hosts).toEqual({

@@ -246,13 +246,13 @@ class Drafter {
     L.push(`  # task definition families: ${families.length ? families.map((f) => `${f.family} (${f.file})`).join(', ') : 'none found'}`);
     L.push(`  platforms: [${images.platforms.value.join(', ')}]${cm(images.platforms.how)}`);
     if (images.tags.length) {
-      L.push('  tags:  # TODO: every release tag your scenarios deploy (each becomes a healthy image in every repository)');
+      L.push('  tags:  # TODO: every release to seed (healthy in every repository); deploy-all ships the newest, deploy-single needs an older one too');
       for (const t of images.tags) L.push(`    ${sc(t.value)}: healthy${cm(t.how)}`);
     } else {
       L.push('  tags: {}  # TODO: the release tags the scripts deploy, e.g. { v1.4.0: healthy, v1.4.1: unhealthy }');
     }
     if (images.repositories.length) {
-      L.push('  repositories:');
+      L.push('  repositories:  # TODO for the rollback scenarios: a bad release in one of them, e.g. ' + `${sc(images.repositories.at(-1)!.name)}: { v9.9.9: unhealthy }`);
       for (const r of images.repositories) L.push(`    ${sc(r.name)}: {}${cm(r.how)}`);
     } else L.push('  repositories: {}  # TODO: no ECR image found in a task definition');
     const hostEntries = hosts.filter((h) => h.spec);
@@ -778,7 +778,8 @@ class Drafter {
       let value: string | Record<string, string>;
       let how = 'fake';
       if (r.keys.size) {
-        value = Object.fromEntries([...r.keys].map((k) => [k, /user/i.test(k) ? 'harness' : /pass|secret|token|key/i.test(k) ? `harness-fake-${k.toLowerCase()}` : `fake-${k}`]));
+        const rootish = /root|admin|master|surreal|(^|[/_-])db([/_-]|$)|database/i.test(name);
+        value = Object.fromEntries([...r.keys].map((k) => [k, /user/i.test(k) ? (rootish ? 'root' : 'harness') : /pass|secret|token|key/i.test(k) ? `harness-fake-${k.toLowerCase()}` : `fake-${k}`]));
         how = `fake; JSON keys ${[...r.keys].join(', ')}`;
       } else if (/anthropic/i.test(hint)) value = 'sk-ant-harness-0000000000000000-not-a-real-key';
       else if (/jwks/i.test(hint) && pools.length) {
@@ -871,7 +872,7 @@ class Drafter {
     }
     tags.sort((a, b) => cmpVersion(a.value, b.value));
     for (const t of tags) this.addFound(`release tag ${t.value} (${t.how.replace(/^.*\((.*)\)$/, '$1')})`, t.where);
-    this.addTodo(`images.tags: ${tags.length ? `only ${tags.map((t) => t.value).join(', ')} found` : 'no release tag found'}: list every tag the scenarios deploy (and e.g. one with unhealthy behaviour for a rollback test)`, 'valid placeholder: confirm');
+    this.addTodo(`images.tags: ${tags.length ? `only ${tags.map((t) => t.value).join(', ')} found` : 'no release tag found (deploy-all then has nothing to ship)'}: list the releases to seed (deploy-all ships the newest healthy one, deploy-single needs an older one too) and, for the rollback scenarios, a release unhealthy in one repository (images.repositories.<repo>: { <tag>: unhealthy })`, 'valid placeholder: confirm');
     const archs = new Set<string>();
     const archWhere: Where[] = [];
     for (const t of this.scan.taskDefs) {
