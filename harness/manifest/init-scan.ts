@@ -348,7 +348,7 @@ function similar(a: Set<string>, b: Set<string>): boolean {
   return both / (a.size + b.size - both) >= 0.6;
 }
 
-/** Default environment names the scripts fall back to: ${ENV:-prod}, ESCHER_ENV:-escher-v2 … */
+/** Default environment names the scripts fall back to: ${ENV:-prod}, APP_ENV:-staging … */
 function preferredEnvNames(scan: RepoScan): string[] {
   return scan.assigns.filter((a) => /(^|_)(ENV|ENVIRONMENT|STAGE|TARGET|TIER)$/i.test(a.name) && /^[\w.-]+$/.test(a.raw)).map((a) => a.raw);
 }

@@ -1,7 +1,7 @@
 /**
  * The little shell reading `harness init` needs: logical lines (backslash continuations
  * joined), assignments, `aws …` calls and their flags, and expansion of words such as
- * "${ALB_NAME:-escher-alb}" or $(jq -r .alb.name env/prod.json) against what the repo's
+ * "${ALB_NAME:-web-alb}" or $(jq -r .alb.name env/prod.json) against what the repo's
  * config files and scripts set. It never runs anything: what it cannot follow stays unresolved.
  */
 

@@ -3,7 +3,7 @@
 // zones to the harness DNS server and leaves everything else to Node's own resolution.
 //
 //   HARNESS_DNS_SERVER       "127.0.0.1:5353" (or "[::1]:5353")
-//   HARNESS_DNS_ZONES        "escher.internal,other.zone": names in (or equal to) these zones
+//   HARNESS_DNS_ZONES        "corp.internal,other.zone": names in (or equal to) these zones
 //   HARNESS_DNS_EXTRA_NAMES  "surrealdb.stand-in,…": further exact names to send there
 //
 // Only dns.lookup (callback form) and dns.promises.lookup are patched: net, http, https,

@@ -1,127 +1,97 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  describeCatalogue,
-  dockerImageName,
-  FAULT_TAGS,
-  findCatalogueImage,
-  imageCatalogue,
-  RELEASE_TAGS,
-  REPOSITORIES,
-  STUB_SERVICES,
-  type CatalogueImage,
-} from './catalogue.ts';
+import { describeCatalogue, FAULT_TAGS, findCatalogueImage, imageCatalogue, releases, type CatalogueImage } from './catalogue.ts';
+import { parseManifest } from '../manifest/load.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Runs a catalogue image's config as a process on 127.0.0.1:<any>; resolves with its health status. */
-async function healthOf(image: CatalogueImage): Promise<number> {
-  const service = REPOSITORIES[image.repository];
+const manifest = parseManifest(
+  `
+region: eu-central-1
+vpc: { id: vpc-0a, cidr: 10.9.0.0/16, subnets: [{ id: subnet-0a, cidr: 10.9.1.0/24, az: eu-central-1a }] }
+images:
+  tags: { r1: healthy, r2: healthy, r3: healthy }
+  repositories:
+    team/api: { r3: unhealthy }
+    team/worker: { r2: { behaviour: crash }, r9: { behaviour: healthy, platforms: [linux/amd64, linux/arm64] } }
+    team/web: ~
+`,
+  'inline.yaml',
+).images;
+
+/** Runs a catalogue image's config as a process on 127.0.0.1:<any>; resolves with its health status and /version. */
+async function run(image: CatalogueImage): Promise<{ health: number; version: any } | { exit: number | null }> {
   const [cmd, ...args] = image.config.cmd;
   expect(cmd).toBe('node');
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...image.config.env, HOST: '127.0.0.1', PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH ?? '', ...image.config.env, HOST: '127.0.0.1', STUB_PORTS: '0', STUB_HEALTH_PATHS: '/ready', STUB_SERVICE: 'svc' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
+    const url = await new Promise<string | number | null>((resolve) => {
       let buf = '';
       proc.stdout!.on('data', (c: Buffer) => {
         buf += c.toString();
         const m = /listening on (http:\/\/\S+)/.exec(buf);
-        if (m) resolve(m[1]);
+        if (m) resolve(m[1]!);
       });
-      proc.on('exit', (code) => reject(new Error(`${image.repository}:${image.tag} exited ${code}`)));
+      proc.on('exit', (code) => resolve(code));
     });
-    const res = await fetch(`${url}${STUB_SERVICES[service].healthPath}`);
-    const version = (await (await fetch(`${url}/version`)).json()) as { service: string; version: string };
-    expect(version).toMatchObject({ service, version: image.tag });
-    return res.status;
+    if (typeof url !== 'string') return { exit: url as number | null };
+    const res = await fetch(`${url}/ready`);
+    const version = await (await fetch(`${url}/version`)).json();
+    return { health: res.status, version };
   } finally {
     proc.kill('SIGKILL');
   }
 }
 
-describe('image catalogue', () => {
-  const images = imageCatalogue();
+describe('image catalogue from the manifest', () => {
+  const images = imageCatalogue(manifest);
 
-  it('holds every tag in each of the five repositories', () => {
-    expect(Object.keys(REPOSITORIES).sort()).toEqual(
-      ['escher-analysis-agent', 'escher-asset-store', 'escher-context-engine', 'escher-gateway', 'escher-playbook-agent'],
-    );
-    expect(images).toHaveLength(5 * 7);
-    for (const repo of Object.keys(REPOSITORIES)) {
-      expect(images.filter((i) => i.repository === repo).map((i) => i.tag)).toEqual([...RELEASE_TAGS, ...FAULT_TAGS]);
-    }
+  it('every repository gets the default tags, its overrides and the fault tags', () => {
+    const tagsOf = (repo: string) => images.filter((i) => i.repository === repo).map((i) => i.tag);
+    expect(tagsOf('team/api')).toEqual(['r1', 'r2', 'r3', ...Object.keys(FAULT_TAGS)]);
+    expect(tagsOf('team/worker')).toEqual(['r1', 'r2', 'r3', 'r9', ...Object.keys(FAULT_TAGS)]);
+    expect(tagsOf('team/web')).toEqual(['r1', 'r2', 'r3', ...Object.keys(FAULT_TAGS)]);
   });
 
-  it('is arm64 except fault-amd64, which is amd64 only and otherwise healthy', () => {
+  it('behaviours become STUB_FAULT; platforms default to images.platforms; amd64-only has no arm64', () => {
+    expect(findCatalogueImage(manifest, 'team/api', 'r3')!.config.env).toMatchObject({ STUB_VERSION: 'r3', STUB_FAULT: 'unhealthy' });
+    expect(findCatalogueImage(manifest, 'team/api', 'r2')!.config.env.STUB_FAULT).toBeUndefined();
+    expect(findCatalogueImage(manifest, 'team/worker', 'r2')!.config.env.STUB_FAULT).toBe('crash');
+    expect(findCatalogueImage(manifest, 'team/web', 'r1')!.platforms).toEqual([{ os: 'linux', architecture: 'arm64' }]);
+    expect(findCatalogueImage(manifest, 'team/worker', 'r9')!.platforms).toEqual([
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64' },
+    ]);
+    expect(findCatalogueImage(manifest, 'team/web', 'fault-amd64')!.platforms).toEqual([{ os: 'linux', architecture: 'amd64' }]);
     for (const i of images) {
-      expect(i.platforms).toEqual([{ os: 'linux', architecture: i.tag === 'fault-amd64' ? 'amd64' : 'arm64' }]);
-    }
-    const amd = findCatalogueImage('escher-gateway', 'fault-amd64')!;
-    expect(amd.config.env.STUB_FAULT).toBeUndefined();
-  });
-
-  it('configs run the service entry with the tag as version and the fault as STUB_FAULT', () => {
-    for (const i of images) {
-      const service = REPOSITORIES[i.repository];
-      expect(i.config.cmd).toEqual(['node', `stubs/${service}.mjs`]);
-      expect(existsSync(`${ROOT}${i.config.cmd[1]}`)).toBe(true);
-      expect(i.config.env).toMatchObject({ STUB_SERVICE: service, STUB_VERSION: i.tag });
-      const expectedFault =
-        i.tag === 'v2.15.1' ? (service === 'gateway' ? 'unhealthy' : undefined) : i.tag.startsWith('fault-') && i.tag !== 'fault-amd64' ? i.tag.slice(6) : undefined;
-      expect(i.config.env.STUB_FAULT).toBe(expectedFault);
-      expect(i.description).not.toBe('');
+      expect(i.config).toMatchObject({ cmd: ['node', 'stubs/service.mjs'], stub: true });
+      expect(i.config.dockerImage).toMatch(/^[a-z-]+\/stub:[0-9a-f]{12}-arm64$/);
     }
   });
 
-  it('names docker images deterministically and distinctly', () => {
-    const names = images.map((i) => i.config.dockerImage!);
-    expect(new Set(names).size).toBe(names.length);
-    for (const n of names) expect(n).toMatch(/^escher-harness\/[a-z-]+:[0-9a-f]{12}$/);
-    expect(imageCatalogue().map((i) => i.config.dockerImage)).toEqual(names);
-    const cfg = findCatalogueImage('escher-asset-store', 'v2.15.0')!.config;
-    expect(dockerImageName('asset-store', { cmd: cfg.cmd, env: { ...cfg.env } })).toBe(cfg.dockerImage);
-    // env order does not matter, content does
-    const reversed = Object.fromEntries(Object.entries(cfg.env).reverse());
-    expect(dockerImageName('asset-store', { cmd: cfg.cmd, env: reversed })).toBe(cfg.dockerImage);
-    expect(dockerImageName('asset-store', { cmd: cfg.cmd, env: { ...cfg.env, STUB_VERSION: 'x' } })).not.toBe(cfg.dockerImage);
+  it('releases: tags in the order written, each with the repositories it breaks', () => {
+    expect(releases(manifest)).toEqual([
+      { tag: 'r1', unhealthy: [] },
+      { tag: 'r2', unhealthy: [{ repository: 'team/worker', behaviour: 'crash' }] },
+      { tag: 'r3', unhealthy: [{ repository: 'team/api', behaviour: 'unhealthy' }] },
+      { tag: 'r9', unhealthy: [] },
+    ]);
   });
 
-  it('agrees with the stubs on ports and health paths', () => {
-    const out = execFileSync(
-      process.execPath,
-      ['--input-type=module', '-e', "import { SERVICES } from './stubs/lib/service.mjs'; console.log(JSON.stringify(SERVICES))"],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '' } },
-    ).toString();
-    const services = JSON.parse(out) as Record<string, { port: number; healthPath: string }>;
-    expect(Object.keys(services).sort()).toEqual(Object.keys(STUB_SERVICES).sort());
-    for (const [name, info] of Object.entries(STUB_SERVICES)) {
-      expect({ port: services[name].port, healthPath: services[name].healthPath }).toEqual({ port: info.port, healthPath: info.healthPath });
-    }
+  it('a healthy image serves its health path with its tag; an unhealthy one answers 503; a crash exits 1', async () => {
+    expect(await run(findCatalogueImage(manifest, 'team/api', 'r2')!)).toMatchObject({ health: 200, version: { version: 'r2', service: 'svc' } });
+    expect(await run(findCatalogueImage(manifest, 'team/api', 'r3')!)).toMatchObject({ health: 503 });
+    expect(await run(findCatalogueImage(manifest, 'team/worker', 'r2')!)).toEqual({ exit: 1 });
   });
 
-  it('v2.15.1 really is the release whose gateway fails its health check', async () => {
-    const statuses = await Promise.all(Object.keys(REPOSITORIES).map((r) => healthOf(findCatalogueImage(r, 'v2.15.1')!)));
-    expect(Object.fromEntries(Object.keys(REPOSITORIES).map((r, i) => [r, statuses[i]]))).toEqual({
-      'escher-gateway': 503,
-      'escher-analysis-agent': 200,
-      'escher-playbook-agent': 200,
-      'escher-context-engine': 200,
-      'escher-asset-store': 200,
-    });
-    expect(await healthOf(findCatalogueImage('escher-gateway', 'v2.15.0')!)).toBe(200);
-  });
-
-  it('describes itself as markdown tables for the README', () => {
+  it('describes the behaviours and fault tags as markdown for the README', () => {
     const md = describeCatalogue();
-    for (const repo of Object.keys(REPOSITORIES)) expect(md).toContain(`\`${repo}\``);
-    for (const tag of [...RELEASE_TAGS, ...FAULT_TAGS]) expect(md).toMatch(new RegExp(`^\\| \`${tag}\` \\|`, 'm'));
-    expect(md).toContain('| `fault-amd64` | linux/amd64 |');
-    expect(md).toContain('/q/health');
+    for (const tag of Object.keys(FAULT_TAGS)) expect(md).toContain(`| \`${tag}\` |`);
+    expect(md).toContain('| `unhealthy` |');
   });
 });

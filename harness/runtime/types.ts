@@ -31,7 +31,7 @@ export interface ContainerSpec {
   ip: string;
   /** DNS server the task resolves through ("host:port"), when the fabric runs one */
   dnsServer?: string;
-  /** the Cloud Map zones that server answers (e.g. escher.internal) */
+  /** the Cloud Map zones that server answers (e.g. corp.internal) */
   dnsZones?: string[];
   /** the task's network namespace (its awsvpc ENI), when the fabric gives it one */
   netns?: string;

@@ -35,7 +35,7 @@ export const PREREQUISITE_KINDS: Readonly<Record<PrerequisiteKind, { what: strin
 };
 
 export interface MissingPrerequisite {
-  /** e.g. `deploy-all.sh looked up load balancer escher-alb (elbv2 DescribeLoadBalancers → LoadBalancerNotFound), which the harness did not seed: add it under loadBalancers in harness.yaml` */
+  /** e.g. `deploy-all.sh looked up load balancer web-alb (elbv2 DescribeLoadBalancers → LoadBalancerNotFound), which the harness did not seed: add it under loadBalancers in harness.yaml` */
   line: string;
   /** the service as the aws CLI names it: elbv2, cognito-idp, secretsmanager, iam, ecr, ec2 */
   service: string;
@@ -289,7 +289,7 @@ export function missingPrerequisites(events: readonly HarnessEvent[], opts: Prer
 
 /**
  * The report's lines for one script run, e.g.
- * `deploy-all.sh v2.15.0 exited 1: it looked up load balancer escher-alb (elbv2 DescribeLoadBalancers → LoadBalancerNotFound), which the harness did not seed (add it under loadBalancers in harness.yaml)`.
+ * `deploy-all.sh v2.15.0 exited 1: it looked up load balancer web-alb (elbv2 DescribeLoadBalancers → LoadBalancerNotFound), which the harness did not seed (add it under loadBalancers in harness.yaml)`.
  */
 export function formatPrerequisiteLines(
   items: readonly (Pick<MissingPrerequisite, 'service' | 'operation' | 'name' | 'manifestKey'> & Partial<Pick<MissingPrerequisite, 'what' | 'error' | 'kind'>>)[],

@@ -105,7 +105,7 @@ export class EcsStore extends EventEmitter {
     return () => this.off('change', listener);
   }
 
-  /** 'escher-v2' or its ARN → the cluster, else ClusterNotFoundException. */
+  /** a cluster name or its ARN → the cluster, else ClusterNotFoundException. */
   cluster(ref: string | undefined): Cluster {
     const name = clusterNameOf(ref ?? 'default');
     const c = this.clusters.get(name);

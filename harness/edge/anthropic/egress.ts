@@ -33,7 +33,7 @@ export interface AnthropicEgressOptions {
   runId: string;
   /** the fabric's address for "the internet" (netns, docker); absent → loopback placement */
   internetIp?: string;
-  /** the API key the stand-in accepts (the run's seeded escher/anthropic-api-key) */
+  /** the API key the stand-in accepts (the value of the manifest's Anthropic key secret) */
   apiKey: string;
   /** DNS servers tasks resolve through: api.anthropic.com is published in each */
   dns: StaticDns[];

@@ -162,7 +162,7 @@ export class DockerRuntime implements TaskRuntime {
    * QEMU, 0.4–2 s before curl sends a byte on a loaded 2-core machine (measured: `docker exec …
    * curl -w %{time_total}` against a stub at load 8–9), against ~10 ms on Fargate's native
    * arm64. The 3 s floor made for a process spawn then times checks out that would pass in AWS
-   * (asset-store went UNHEALTHY in the dns scenario): 3 s more for the emulation.
+   * (a data service went UNHEALTHY in the dns scenario): 3 s more for the emulation.
    */
   readonly healthCheckTimeoutFloorMs = process.arch === 'arm64' ? undefined : 6000;
   readonly runId: string;
