@@ -26,8 +26,17 @@ function dockerScenariosSkipReason(): string | undefined {
   }
 }
 const dockerSkip = dockerScenariosSkipReason();
-/** HARNESS_DOCKER_SCENARIOS=isolation,dns,… runs only those in docker mode (default: every scenario) */
-const dockerOnly = (process.env.HARNESS_DOCKER_SCENARIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+/**
+ * Docker mode repeats the scenarios where the docker runtime changes something: containers and
+ * their health checks under QEMU, security groups inside each container's namespace, DNS through
+ * Docker's resolver, SurrealDB as a container. HARNESS_DOCKER_SCENARIOS=a,b,… picks others,
+ * `all` every scenario (npm run test:nightly).
+ */
+const DOCKER_DEFAULT = ['isolation', 'dns', 'arm64', 'data-survives-redeploy'];
+const dockerWanted = (process.env.HARNESS_DOCKER_SCENARIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+const dockerOnly = dockerWanted.includes('all') ? [] : dockerWanted.length ? dockerWanted : DOCKER_DEFAULT;
+/** The second fixture repo, laid out unlike the first: every scenario runs on it too. */
+const SECOND_FIXTURE = 'fixtures/ops-ecs-platform';
 
 export default defineConfig({
   test: {
@@ -64,6 +73,19 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'scenario-second-fixture',
+          // the same scenarios through the second fixture's manifest (docker-mode is the docker project's)
+          include: ['scenarios/**/*.scenario.test.ts'],
+          exclude: ['scenarios/docker-mode.scenario.test.ts', 'node_modules/**'],
+          env: { HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process', HARNESS_DEPLOY_DIR: path.resolve(path.dirname(fileURLToPath(import.meta.url)), SECOND_FIXTURE) },
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          sequence: { groupOrder: 2 },
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+      {
+        test: {
           name: 'scenario-docker',
           // every scenario again, tasks as linux/arm64 containers (docker-mode.scenario.test.ts
           // is docker-only and already runs in the scenario project)
@@ -77,7 +99,7 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 300_000,
           // after the process-mode scenarios, one at a time
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
           poolOptions: { forks: { singleFork: true } },
         },
       },
