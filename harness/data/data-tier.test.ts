@@ -37,7 +37,7 @@ describe('HostRecords: SurrealDB in the namespace zone next to Cloud Map names',
 describe('parseSurrealRootSecret', () => {
   it('reads {"username","password"} and refuses anything else clearly', () => {
     expect(parseSurrealRootSecret('{"username":"root","password":"pw"}')).toEqual({ username: 'root', password: 'pw' });
-    expect(() => parseSurrealRootSecret('root:pw')).toThrow(/escher\/surrealdb-root is not JSON/);
+    expect(() => parseSurrealRootSecret('root:pw', 'team/db-root')).toThrow(/secret team\/db-root is not JSON/);
     expect(() => parseSurrealRootSecret('{"username":"root"}')).toThrow(/must hold/);
     expect(() => parseSurrealRootSecret('{"username":"","password":"x"}')).toThrow(/must hold/);
   });

@@ -26,12 +26,12 @@ describe('which SurrealDB docker mode runs', () => {
 
 describe('the container command line', () => {
   it("is the official CLI's start: bind 0.0.0.0:4000, root credentials, memory or surrealkv on the volume", () => {
-    expect(surrealStartArgs(CREDS, 'memory')).toEqual(['start', '--bind', '0.0.0.0:4000', '--user', 'root', '--pass', 'pw-1', 'memory']);
-    expect(surrealStartArgs(CREDS, 'disk')).toEqual(['start', '--bind', '0.0.0.0:4000', '--user', 'root', '--pass', 'pw-1', 'surrealkv:///data/surrealdb']);
+    expect(surrealStartArgs(CREDS, 'memory', 4000)).toEqual(['start', '--bind', '0.0.0.0:4000', '--user', 'root', '--pass', 'pw-1', 'memory']);
+    expect(surrealStartArgs(CREDS, 'disk', 4000)).toEqual(['start', '--bind', '0.0.0.0:4000', '--user', 'root', '--pass', 'pw-1', 'surrealkv:///data/surrealdb']);
   });
   it("is understood by the embedded image's entry point exactly", () => {
-    expect(parseStartArgs(surrealStartArgs(CREDS, 'memory'))).toEqual({ host: '0.0.0.0', port: 4000, username: 'root', password: 'pw-1', storage: { kind: 'memory' } });
-    expect(parseStartArgs(surrealStartArgs(CREDS, 'disk')).storage).toEqual({ kind: 'surrealkv', path: '/data/surrealdb' });
+    expect(parseStartArgs(surrealStartArgs(CREDS, 'memory', 4000))).toEqual({ host: '0.0.0.0', port: 4000, username: 'root', password: 'pw-1', storage: { kind: 'memory' } });
+    expect(parseStartArgs(surrealStartArgs(CREDS, 'disk', 4000)).storage).toEqual({ kind: 'surrealkv', path: '/data/surrealdb' });
     expect(parseStartArgs(['start', '-u', 'a', '-p', 'b', '--bind', '127.0.0.1:8000', 'rocksdb:///x'])).toMatchObject({ host: '127.0.0.1', port: 8000, username: 'a', storage: { kind: 'rocksdb', path: '/x' } });
   });
   it('refuses what it does not understand, clearly', () => {
