@@ -118,6 +118,8 @@ async function run(cmd: string, args: string[], opts: { cwd?: string; input?: st
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
     child.once('error', (e) => reject(new ImageBuildError(`${cmd}: ${e.message}`)));
+    // a command that exits before reading its input closes the pipe: its exit code says what happened
+    child.stdin.on('error', () => undefined);
     child.once('close', (code) => {
       if (code === 0) resolve(out);
       else reject(Object.assign(new ImageBuildError(`${cmd} ${args.slice(0, 3).join(' ')} … exited ${code}: ${(err || out).trim().split('\n').slice(-5).join(' | ')}`), { stdout: out }));
