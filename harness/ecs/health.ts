@@ -12,6 +12,9 @@ export type HealthStatus = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
  */
 export const HEALTH_TIMEOUT_FLOOR_MS = 3000;
 
+/** How much of a health check's output is kept (its end: curl's and wget's error line comes last). */
+export const HEALTH_OUTPUT_LIMIT = 500;
+
 /**
  * Runs one container's healthCheck the way the ECS agent (Docker) does: every `interval`
  * seconds, `timeout` per attempt, UNHEALTHY after `retries` consecutive failures; failures
@@ -20,9 +23,13 @@ export const HEALTH_TIMEOUT_FLOOR_MS = 3000;
 export class ContainerHealthChecker {
   status: HealthStatus = 'UNKNOWN';
   private stopped = false;
-  private consecutiveFailures = 0;
+  /** failed attempts in a row that counted (outside the start period), reset by a pass */
+  consecutiveFailures = 0;
   private readonly startedAt: number;
+  /** the last attempt's output (stdout + stderr), its last HEALTH_OUTPUT_LIMIT characters */
   lastOutput = '';
+  /** the last attempt's exit code (undefined: it timed out or could not run) */
+  lastExitCode: number | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -60,10 +67,12 @@ export class ContainerHealthChecker {
       try {
         const r = await this.runtime.exec(this.handle, command, timeoutMs);
         ok = r.exitCode === 0 && !r.timedOut;
-        this.lastOutput = (r.timedOut ? `health check timed out after ${timeoutMs} ms` : (r.stdout + r.stderr)).trim().slice(0, 500);
+        this.lastExitCode = r.timedOut ? undefined : r.exitCode;
+        this.lastOutput = (r.timedOut ? `health check timed out after ${timeoutMs} ms` : (r.stdout + r.stderr)).trim().slice(-HEALTH_OUTPUT_LIMIT);
       } catch (e) {
         ok = false;
-        this.lastOutput = e instanceof Error ? e.message : String(e);
+        this.lastExitCode = undefined;
+        this.lastOutput = (e instanceof Error ? e.message : String(e)).slice(-HEALTH_OUTPUT_LIMIT);
       }
       if (this.stopped) return;
       const inStartPeriod = this.clock.nowMs() - this.startedAt < startPeriodMs;

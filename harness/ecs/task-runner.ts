@@ -27,6 +27,8 @@ interface RunningContainer {
   handle: ContainerHandle;
   checker?: ContainerHealthChecker;
   exit?: ContainerExit;
+  /** values of its `secrets`, kept out of the timeline (health check output) */
+  secretValues: string[];
 }
 
 /**
@@ -185,7 +187,8 @@ export class TaskRunner {
           onLog,
         });
         p.container.runtimeId = `${this.taskId}-${p.def.name}`;
-        const rc: RunningContainer = { def: p.def, container: p.container, handle };
+        const secretValues = (p.def.secrets ?? []).map((x) => p.env[x.name!] ?? '').filter((v) => v.length >= 4);
+        const rc: RunningContainer = { def: p.def, container: p.container, handle, secretValues };
         this.containers.push(rc);
         void handle.exited.then((exit) => this.onContainerExit(rc, exit));
       } catch (e) {
@@ -215,7 +218,10 @@ export class TaskRunner {
             taskId: this.taskId,
             container: rc.def.name,
             healthStatus: status,
-            output,
+            // what the last attempt printed (bounded, secrets masked) and its exit code: what a diagnosis quotes
+            output: redact(output, rc.secretValues),
+            ...(rc.checker?.lastExitCode !== undefined ? { exitCode: rc.checker.lastExitCode } : {}),
+            ...(status === 'UNHEALTHY' ? { failures: rc.checker?.consecutiveFailures, retries: rc.def.healthCheck!.retries ?? 3 } : {}),
           });
           this.updateTaskHealth();
         });
@@ -385,6 +391,13 @@ export class TaskRunner {
     }
     this.store.setTaskStatus(this.state, 'STOPPED', { stoppedAt: now() });
   }
+}
+
+/** `text` with every secret value replaced by ****. */
+export function redact(text: string, secretValues: readonly string[]): string {
+  let out = text;
+  for (const v of secretValues) out = out.split(v).join('****');
+  return out;
 }
 
 function msg(e: unknown): string {
