@@ -43,6 +43,8 @@ const USAGE = `harness <verb> [options]
                              namespace: curl/nc as from a bastion); N = 1-based index by start time,
                              or a task id prefix
   init [--deploy-dir D] [--force] [--manifest PATH]   draft harness.yaml from a deployment repo
+  report [run-id]            print the path of a run's report.html (default: the newest run) and
+                             open it with xdg-open where a desktop exists (--no-open: don't)
   doctor [--fix]             preflight: aws CLIs, Node, curl, root/netns, nftables, Docker, QEMU;
                              --fix installs missing Debian packages (as root)
 
@@ -83,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
       return tokenVerb(rest);
     case 'init':
       return (await import('./manifest/init-cli.ts')).runInit(rest);
+    case 'report':
+      return (await import('./report/verb.ts')).reportVerb(rest);
     case undefined:
     case 'help':
     case '--help':

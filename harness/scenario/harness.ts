@@ -47,6 +47,8 @@ import { stubEnvironment } from './stub-env.ts';
 import { prepareCliEnvironment, writeEnvFile } from './cli-env.ts';
 import { newRunId, runDirOf, writeRunLock, removeRunLock, harnessHome, type RunLock } from './run-id.ts';
 import { cleanupLeftovers } from './cleanup.ts';
+import { writeTaskLogs } from '../report/logs.ts';
+import { writeReportHtml } from '../report/html.ts';
 import { HostRecords, parseSurrealRootSecret, startEmbeddedDataTier, type SurrealEndpoint } from '../data/data-tier.ts';
 
 export interface HarnessOptions {
@@ -442,6 +444,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       stop: async () => {
         events.append('harness.down', { runId });
         fs.writeFileSync(path.join(runDir, 'timeline.json'), JSON.stringify(events.all(), null, 1));
+        writeTaskLogs(runDir, stores); // task and script logs for report.html, bounded, secrets masked
+        if ((opts.kind ?? 'scenario') === 'up') writeReportHtml(runDir, events.all()); // a scenario's comes with its report
         await stopAll();
       },
       [Symbol.asyncDispose]: () => h.stop(),

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TimelineEvent } from '../events.ts';
+import { REPORT_HTML, writeReportHtml } from '../report/html.ts';
 
 export type CheckStatus = 'passed' | 'failed' | 'not-verified' | 'skipped';
 
@@ -52,6 +53,7 @@ export function formatSummary(r: ScenarioReport): string {
   for (const w of r.warnings) lines.push(`   WARNING      ${w}`);
   for (const n of r.notes) lines.push(`   note         ${n}`);
   lines.push(`   report: ${path.join(r.runDir, 'junit.xml')}, ${path.join(r.runDir, 'timeline.json')}`);
+  lines.push(`   open: ${path.join(r.runDir, REPORT_HTML)}`);
   return lines.join('\n');
 }
 
@@ -103,6 +105,7 @@ export function writeReport(r: ScenarioReport, timeline: readonly TimelineEvent[
   fs.writeFileSync(path.join(r.runDir, 'timeline.json'), JSON.stringify(timeline, null, 1));
   fs.writeFileSync(path.join(r.runDir, 'report.json'), JSON.stringify(r, null, 2));
   fs.writeFileSync(path.join(r.runDir, 'summary.txt'), formatSummary(r) + '\n');
+  writeReportHtml(r.runDir, timeline, r);
 }
 
 // ------------------------------------------------------------------ repeated runs
