@@ -6,6 +6,7 @@ import { expectedMatrix, formatRow, observeMatrix, reachabilityOf, type ProbeRow
 import { tcpProbe } from '../harness/network/probe.ts';
 import type { Deployment } from '../harness/scenario/deployment.ts';
 import { latestGood } from './support.ts';
+import { checkPolicy } from '../harness/scenario/policy.ts';
 
 /**
  * After deploy-all: the full probe matrix — every running task to every other service's port,
@@ -122,6 +123,28 @@ describe('scenario isolation: security groups on the wire after deploy-all', () 
     // the matrix says something: both outcomes occur
     expect(rows.some((r) => r.expected === 'blocked')).toBe(true);
     expect(rows.some((r) => r.expected === 'reachable')).toBe(true);
+  });
+
+  it("the manifest's policy holds in the groups the scripts created", async () => {
+    const policy = s.h.manifest.policy;
+    if (!policy.length) {
+      s.notVerified('the manifest policy', `${s.h.manifest.file} has no policy rows to compare with the groups`);
+      return;
+    }
+    const groups = s.h.stores.ec2.listSecurityGroups().filter((g) => g.vpcId === s.h.manifest.vpc.id) as SgGroup[];
+    const failed: string[] = [];
+    for (const v of checkPolicy(policy, groups)) {
+      const name = `policy: ${v.row.from} → ${v.row.to} on ${v.row.ports}`;
+      try {
+        await s.check(name, () => {
+          if (!v.holds) throw Object.assign(new Error(`${name}: ${v.why}`), { expected: 'allowed', actual: v.why });
+          return { expected: 'allowed', observed: v.why };
+        });
+      } catch {
+        failed.push(`${name}: ${v.why}`);
+      }
+    }
+    expect(failed, failed.join('\n')).toEqual([]);
   });
 
   it('negative control: widening one rule through the EC2 API flips its probe, revoking it flips it back', async () => {
