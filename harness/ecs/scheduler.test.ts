@@ -83,7 +83,19 @@ describe('EcsScheduler', () => {
     const tdBad = taskDef(cp.store, 'bad');
     cp.store.updateService({ cluster: 'c1', service: 'web', taskDefinition: tdBad.taskDefinitionArn });
     const badId = svc.deployments![0]!.id!;
+    const badCreated = svc.deployments![0]!.createdAt!.getTime();
+    // deployments[] the moment the breaker rolls back (minimumHealthyPercent 100: goodId's task still runs)
+    let atRollback: [string, string, string, string, string, number, number][] = [];
+    cp.events.on('event', (e) => {
+      if (e.type === 'ecs.deployment.rollback') atRollback = svc.deployments!.map((d) => [d.id!, d.status!, d.taskDefinition!, d.rolloutState!, d.rolloutStateReason!, d.createdAt!.getTime(), d.failedTasks!]);
+    });
     const rb = await cp.events.waitFor((e) => e.type === 'ecs.deployment.rollback');
+    expect(atRollback.map((d) => d.slice(0, 5))).toEqual([
+      [goodId, 'PRIMARY', td1.taskDefinitionArn, 'IN_PROGRESS', `ECS deployment circuit breaker: rolling back to deploymentId ${goodId}.`],
+      [badId, 'ACTIVE', tdBad.taskDefinitionArn, 'FAILED', 'ECS deployment circuit breaker: tasks failed to start.'],
+    ]);
+    expect(atRollback[0]![5]).toBeGreaterThanOrEqual(badCreated); // created at the rollback
+    expect(atRollback[0]![6]).toBe(0);
     await steady(cp, 'web', goodId, rb.seq);
     expect(svc.deployments).toHaveLength(1);
     expect(svc.deployments![0]!.id).toBe(goodId);
@@ -91,6 +103,8 @@ describe('EcsScheduler', () => {
     const msgs = svc.events!.map((e) => e.message!);
     expect(msgs).toContain(`(service web) (deployment ${badId}) deployment failed: tasks failed to start.`);
     expect(msgs).toContain(`(service web) rolling back to deployment ${goodId}.`);
+    expect(msgs.indexOf(`(service web) (deployment ${goodId}) deployment completed.`)).toBeLessThan(msgs.indexOf(`(service web) rolling back to deployment ${goodId}.`));
+    expect(svc.deployments![0]!.rolloutStateReason).toBe(`ECS deployment ${goodId} completed.`);
     expect(msgs.some((m) => /\(task [0-9a-f]{32}\) failed container health checks\.$/.test(m))).toBe(true);
     const failures = cp.events.filter((e) => e.type === 'ecs.deployment.failedTask' && e.deployment === badId);
     expect(failures.length).toBe(3); // threshold max(3, ceil(0.5 × 1))
@@ -111,6 +125,9 @@ describe('EcsScheduler', () => {
     expect(svc.deployments![0]!.failedTasks).toBeGreaterThanOrEqual(4);
     expect(oldTask.task.lastStatus).toBe('RUNNING');
     expect(oldTask.task.desiredStatus).toBe('RUNNING');
+    expect(svc.events!.map((e) => e.message)).toContain(
+      '(service web) is unable to consistently start tasks successfully. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.',
+    );
   });
 
   it('stops tasks whose essential container exits, with exitCode and the AWS stop reason', async () => {

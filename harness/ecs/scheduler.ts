@@ -7,6 +7,12 @@ import { TaskRunner } from './task-runner.ts';
 /** "No health check: a task counts as healthy 40 s after RUNNING" (aws-semantics §3). */
 const NO_HEALTHCHECK_SETTLE_SECONDS = 40;
 const LIVE_PENDING = new Set(['PROVISIONING', 'PENDING', 'ACTIVATING']);
+/**
+ * The service event of a crash-looping deployment without the breaker, as ECS writes it (the
+ * suffix too: the DescribeServices example in botocore's ecs examples-1.json ends its
+ * placement event the same way; real describe-services output quotes this one in full).
+ */
+export const UNABLE_TO_START = 'is unable to consistently start tasks successfully. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.';
 
 export interface SchedulerHooks {
   /** extra health gate for a task (e.g. ALB target health); default: always true */
@@ -246,15 +252,14 @@ export class EcsScheduler {
         const target = state.lastCompleted;
         if (dc.deploymentCircuitBreaker.rollback && target && target.id !== primary.id) {
           svcEvent(`(service ${name}) rolling back to deployment ${target.id}.`);
-          const existing = deployments.find((d) => d.id === target.id);
-          this.store.newDeployment(state, target.taskDefinition, existing, target.id);
-          this.deps.events.append('ecs.deployment.rollback', { cluster: state.clusterName, service: name, from: primary.id, to: target.id, taskDefinition: target.taskDefinition });
+          const rb = this.store.rollbackDeployment(state, target);
+          this.deps.events.append('ecs.deployment.rollback', { cluster: state.clusterName, service: name, from: primary.id, to: target.id, taskDefinition: target.taskDefinition, rolloutStateReason: rb.rolloutStateReason });
           this.launchNotBefore.delete(s.serviceArn!);
           return this.mark(state);
         }
       } else if (!this.unableAnnounced.has(primary.id!)) {
         this.unableAnnounced.add(primary.id!);
-        svcEvent(`(service ${name}) is unable to consistently start tasks successfully.`);
+        svcEvent(`(service ${name}) ${UNABLE_TO_START}`);
       }
     }
 
@@ -318,12 +323,16 @@ export class EcsScheduler {
       svcEvent(`(service ${name}) has stopped ${stopped.length} running tasks: ${stopped.map((t) => `(task ${taskIdOf(t.task.taskArn!)})`).join(' ')}.`);
     }
 
-    // 5. drained deployments leave deployments[]
+    // 5. drained deployments leave deployments[]; a FAILED one stays listed (ACTIVE, FAILED)
+    // while the deployment that replaced it (the breaker's rollback) is IN_PROGRESS, as
+    // describe-services shows it during a rollback, and leaves when that one completes
+    const leave = (d: Deployment) => {
+      s.deployments = s.deployments!.filter((x) => x !== d);
+      this.deps.events.append('ecs.deployment', { cluster: state.clusterName, service: name, deployment: d.id, status: 'INACTIVE', rolloutState: d.rolloutState, taskDefinition: d.taskDefinition });
+    };
+    const lingering = (d: Deployment) => d.rolloutState === 'FAILED' && primary.rolloutState === 'IN_PROGRESS';
     for (const d of deployments.slice(1)) {
-      if (notStoppedOf(d).length === 0) {
-        s.deployments = s.deployments!.filter((x) => x !== d);
-        this.deps.events.append('ecs.deployment', { cluster: state.clusterName, service: name, deployment: d.id, status: 'INACTIVE', rolloutState: d.rolloutState, taskDefinition: d.taskDefinition });
-      }
+      if (notStoppedOf(d).length === 0 && !lingering(d)) leave(d);
     }
 
     this.updateCounts(state, all);
@@ -331,7 +340,7 @@ export class EcsScheduler {
     // 6. steady state
     const primaryTasks = liveOf(primary);
     const steady =
-      s.deployments!.length === 1 &&
+      s.deployments!.every((d) => d === primary || (lingering(d) && notStoppedOf(d).length === 0)) &&
       primary.rolloutState !== 'FAILED' &&
       primaryTasks.length === desired &&
       primaryTasks.every((t) => this.isHealthy(t)) &&
@@ -339,6 +348,7 @@ export class EcsScheduler {
     if (!steady) state.steadyAnnounced = false;
     if (steady) {
       if (primary.rolloutState === 'IN_PROGRESS') {
+        for (const d of s.deployments!.slice(1)) leave(d);
         primary.rolloutState = 'COMPLETED';
         primary.rolloutStateReason = `ECS deployment ${primary.id} completed.`;
         primary.updatedAt = now;

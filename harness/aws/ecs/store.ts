@@ -432,12 +432,34 @@ export class EcsStore extends EventEmitter {
   }
 
   /** Makes a new PRIMARY deployment; the previous PRIMARY becomes ACTIVE. */
-  newDeployment(state: ServiceState, taskDefinitionArn: string, reuse?: Deployment, reuseId?: string): Deployment {
+  newDeployment(state: ServiceState, taskDefinitionArn: string): Deployment {
+    const id = `ecs-svc/${deploymentNumber()}`;
+    return this.promote(state, this.deploymentOf(state, id, taskDefinitionArn, `ECS deployment ${id} in progress.`), (state.service.loadBalancers ?? []).map((lb) => ({ ...lb })));
+  }
+
+  /**
+   * The circuit breaker's rollback (the failed PRIMARY is already FAILED): a new PRIMARY
+   * deployment created now, on the task definition of the last COMPLETED deployment and under
+   * that deployment's id, whose rolloutStateReason names it. AWS's own output shows the id:
+   * the rollback PRIMARY reads "ECS deployment circuit breaker: rolling back to deploymentId
+   * ecs-svc/N." and later "ECS deployment ecs-svc/N completed.", and the service event
+   * "(deployment ecs-svc/N) deployment completed." follows "rolling back to deployment
+   * ecs-svc/N.". The target's tasks, still running beside the failed ones, belong to it.
+   */
+  rollbackDeployment(state: ServiceState, target: { id: string; taskDefinition: string }): Deployment {
+    const s = state.service;
+    const old = s.deployments!.find((d) => d.id === target.id);
+    const dep = this.deploymentOf(state, target.id, target.taskDefinition, `ECS deployment circuit breaker: rolling back to deploymentId ${target.id}.`);
+    if (old?.networkConfiguration) dep.networkConfiguration = old.networkConfiguration;
+    if (old) s.deployments = s.deployments!.filter((d) => d !== old);
+    const kept = state.deploymentState.get(target.id)?.loadBalancers;
+    return this.promote(state, dep, kept ?? (s.loadBalancers ?? []).map((lb) => ({ ...lb })));
+  }
+
+  private deploymentOf(state: ServiceState, id: string, taskDefinitionArn: string, reason: string): Deployment {
     const now = this.deps.now();
     const s = state.service;
-    for (const d of s.deployments!) if (d.status === 'PRIMARY') d.status = 'ACTIVE';
-    const id = reuse?.id ?? reuseId ?? `ecs-svc/${deploymentNumber()}`;
-    const dep: Deployment = reuse ?? {
+    return {
       id,
       status: 'PRIMARY',
       taskDefinition: taskDefinitionArn,
@@ -451,29 +473,25 @@ export class EcsStore extends EventEmitter {
       ...(s.platformVersion ? { platformVersion: s.platformVersion === 'LATEST' ? '1.4.0' : s.platformVersion, platformFamily: 'Linux' } : {}),
       ...(s.networkConfiguration ? { networkConfiguration: s.networkConfiguration } : {}),
       rolloutState: 'IN_PROGRESS',
-      rolloutStateReason: `ECS deployment ${id} in progress.`,
+      rolloutStateReason: reason,
     };
-    if (reuse) {
-      reuse.status = 'PRIMARY';
-      reuse.desiredCount = s.desiredCount;
-      reuse.failedTasks = 0;
-      reuse.rolloutState = 'IN_PROGRESS';
-      reuse.rolloutStateReason = `ECS deployment ${id} in progress.`;
-      reuse.updatedAt = now;
-      s.deployments = s.deployments!.filter((d) => d !== reuse);
-    }
+  }
+
+  private promote(state: ServiceState, dep: Deployment, loadBalancers: LoadBalancer[]): Deployment {
+    const s = state.service;
+    for (const d of s.deployments!) if (d.status === 'PRIMARY') d.status = 'ACTIVE';
     s.deployments!.unshift(dep);
-    s.taskDefinition = taskDefinitionArn;
-    const kept = reuse ? state.deploymentState.get(id)?.loadBalancers : undefined;
-    state.deploymentState.set(id, { evaluationDone: false, loadBalancers: kept ?? (s.loadBalancers ?? []).map((lb) => ({ ...lb })) });
+    s.taskDefinition = dep.taskDefinition;
+    state.deploymentState.set(dep.id!, { evaluationDone: false, loadBalancers });
     state.steadyAnnounced = false;
     this.deps.events?.append('ecs.deployment', {
       cluster: state.clusterName,
       service: s.serviceName,
-      deployment: id,
+      deployment: dep.id,
       status: 'PRIMARY',
       rolloutState: 'IN_PROGRESS',
-      taskDefinition: taskDefinitionArn,
+      rolloutStateReason: dep.rolloutStateReason,
+      taskDefinition: dep.taskDefinition,
     });
     return dep;
   }
