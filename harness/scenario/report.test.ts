@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { compareRepeats, formatRepeatVerdict, outcomeMatrix, type ScenarioReport } from './report.ts';
 
 function report(runId: string, checks: ScenarioReport['checks']): ScenarioReport {
-  return { scenario: 'isolation', runId, runDir: `/tmp/${runId}`, runtime: 'process', runtimeReason: '', timeScale: 0.02, deployDir: '', awsCli: '', startedAt: '', durationMs: 1, checks, warnings: [], notes: [] };
+  return { scenario: 'isolation', runId, runDir: `/tmp/${runId}`, runtime: 'process', runtimeReason: '', timeScale: 0.02, deployDir: '', awsCli: '', startedAt: '', durationMs: 1, checks, warnings: [], notes: [], diagnoses: [] };
 }
 const probe = (ip: string, observed: string, status: 'passed' | 'failed' = 'passed') => ({
   name: `probe asset-store ${ip} → context-engine:8001`,

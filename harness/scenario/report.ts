@@ -14,6 +14,8 @@ export interface CheckResult {
   observed?: string;
   detail?: string;
   ms: number;
+  /** a failed check's cause, one line with its evidence (harness/report/diagnose.ts) */
+  diagnosis?: string;
 }
 
 export interface ScenarioReport {
@@ -31,6 +33,8 @@ export interface ScenarioReport {
   /** lines a person must read: false greens, unverified isolation, explained AWS differences */
   warnings: string[];
   notes: string[];
+  /** one line per failed check and per failed script: the cause, with its evidence from the timeline */
+  diagnoses: string[];
 }
 
 const ICON: Record<CheckStatus, string> = { passed: 'PASS', failed: 'FAIL', 'not-verified': 'NOT VERIFIED', skipped: 'SKIP' };
@@ -49,7 +53,11 @@ export function formatSummary(r: ScenarioReport): string {
       if (c.observed) lines.push(`                observed: ${c.observed}`);
       if (c.detail) for (const d of c.detail.split('\n')) lines.push(`                ${d}`);
     }
+    if (c.status === 'failed' && c.diagnosis) lines.push(`                cause: ${c.diagnosis}`);
   }
+  // causes no failed check carries (a failed script's, when its check passed or none ran)
+  const shown = new Set(r.checks.map((c) => c.diagnosis));
+  for (const d of r.diagnoses ?? []) if (!shown.has(d)) lines.push(`   cause:       ${d}`);
   for (const w of r.warnings) lines.push(`   WARNING      ${w}`);
   for (const n of r.notes) lines.push(`   note         ${n}`);
   lines.push(`   report: ${path.join(r.runDir, 'junit.xml')}, ${path.join(r.runDir, 'timeline.json')}`);
@@ -66,7 +74,7 @@ export function toJunit(r: ScenarioReport): string {
   const skipped = r.checks.filter((c) => c.status === 'skipped' || c.status === 'not-verified').length;
   const cases = r.checks
     .map((c) => {
-      const body = [c.expected && `expected: ${c.expected}`, c.observed && `observed: ${c.observed}`, c.detail].filter(Boolean).join('\n');
+      const body = [c.expected && `expected: ${c.expected}`, c.observed && `observed: ${c.observed}`, c.detail, c.diagnosis && `cause: ${c.diagnosis}`].filter(Boolean).join('\n');
       const inner =
         c.status === 'failed'
           ? `<failure message="${esc(c.observed ?? c.name)}">${esc(body)}</failure>`

@@ -11,6 +11,7 @@ import { httpGetInNetns } from '../network/probe.ts';
 import { missingPrerequisites, formatPrerequisiteLines } from './prerequisites.ts';
 import { discoverDeployment, type DeployedService, type Deployment } from './deployment.ts';
 import { releases } from '../runtime/catalogue.ts';
+import { diagnose, diagnosisInputOf } from '../report/diagnose.ts';
 
 /** Scenario options from the environment the `harness scenario` verb sets. */
 export function optionsFromEnv(): HarnessOptions {
@@ -32,6 +33,8 @@ export interface ScriptRun extends RunScriptResult {
   toSeq: number;
   /** one line per prerequisite it looked up and the harness did not seed (failed scripts only) */
   missingPrerequisites?: string[];
+  /** its last non-empty line on stderr (a diagnosis quotes it) */
+  lastStderr?: string;
 }
 
 /**
@@ -117,6 +120,7 @@ export class Scenario {
     const n = ++this.scriptCount;
     const fromSeq = this.h.events.all().length;
     this.h.events.append('script.start', { script, args });
+    let lastStderr: string | undefined;
     const r = await runScript({
       script: path.join(this.deployDir, script),
       args,
@@ -124,9 +128,12 @@ export class Scenario {
       env: this.h.cliEnv,
       logFile: path.join(this.h.runDir, 'scripts', `${String(n).padStart(2, '0')}-${script.replace(/\W+/g, '_')}-${args.join('_').replace(/\W+/g, '_')}.log`),
       timeoutMs: opts.timeoutMs ?? 600_000,
+      onLine: (line, stream) => {
+        if (stream === 'stderr' && line.trim()) lastStderr = line;
+      },
     });
     this.h.events.append('script.end', { script, args, exitCode: r.exitCode, durationMs: r.durationMs });
-    const run: ScriptRun = { ...r, script, args, fromSeq, toSeq: this.h.events.all().length };
+    const run: ScriptRun = { ...r, script, args, fromSeq, toSeq: this.h.events.all().length, ...(lastStderr ? { lastStderr } : {}) };
     this.scripts.push(run);
     this.detectFalseGreen(run);
     this.reportMissingPrerequisites(run);
@@ -275,7 +282,31 @@ export class Scenario {
 
   // ------------------------------------------------------------ report
 
+  /**
+   * The cause of each failed check (set as its `diagnosis`) and of each failed script, one line
+   * each, read from the timeline and the stores (harness/report/diagnose.ts).
+   */
+  private diagnose(): string[] {
+    if (!this.checks.some((c) => c.status === 'failed') && this.scripts.every((r) => r.exitCode === 0)) return [];
+    try {
+      let deployment: Deployment | undefined;
+      try {
+        deployment = this.deployment();
+      } catch {
+        /* nothing readable was created */
+      }
+      const d = diagnose(diagnosisInputOf(this.h, this.scripts, deployment), this.checks);
+      this.checks.forEach((c, i) => {
+        if (d.checks[i] && !c.diagnosis) c.diagnosis = d.checks[i];
+      });
+      return d.lines;
+    } catch (e) {
+      return [`diagnosis failed: ${(e as Error).message.split('\n')[0]}`];
+    }
+  }
+
   report(): ScenarioReport {
+    const diagnoses = this.diagnose();
     return {
       scenario: this.name,
       runId: this.h.runId,
@@ -290,6 +321,7 @@ export class Scenario {
       checks: this.checks,
       warnings: this.warnings,
       notes: this.notes,
+      diagnoses,
     };
   }
 
