@@ -10,6 +10,7 @@ import { compareRepeats, formatRepeatVerdict, formatSummary, type ScenarioReport
 import { harnessHome, pidAlive } from './scenario/run-id.ts';
 import { cleanupLeftovers } from './scenario/cleanup.ts';
 import { ManifestError, loadManifest } from './manifest/load.ts';
+import { networkConflict, resolveRuntimeChoice } from './runtime/docker/select.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SCENARIO_DIR = path.join(ROOT, 'scenarios');
@@ -18,8 +19,9 @@ const USAGE = `harness <verb> [options]
 
   scenario <name…> | --all   run scenarios (vitest) against a fresh topology each; prints a summary,
                              writes .harness/runs/<id>/{junit.xml,timeline.json}
-      --runtime R            process | docker | auto (default auto: docker when an engine answers,
-                             arm64 runs and the images are built (npm run images), else process)
+      --runtime R            process | docker | auto (default process: tasks as child processes, no
+                             Docker needed; auto: docker when an engine answers, arm64 runs and the
+                             images are built (npm run images), else process)
       --network M            VPC fabric: netns | loopback | auto (default auto: netns — a namespace per
                              task, security groups enforced by nftables — as root with ip netns + nft)
       --time-scale N         emulated intervals × N (default 0.02; 1 = AWS's real timing)
@@ -122,6 +124,8 @@ async function scenarioVerb(args: string[]): Promise<number> {
   if (names.length === 0) fail(`name a scenario or pass --all (scenarios: ${known.join(', ')})`);
   for (const n of names) if (!known.includes(n)) fail(`no scenario '${n}' (scenarios: ${known.join(', ')})`);
   const env = scenarioEnv(values);
+  // the first line says what runs, and why: the runtime and the network
+  process.stdout.write(await choiceLine(env) + '\n');
 
   const checks = await runDoctor();
   const blocking = checks.filter((c) => c.required && c.level === 'missing');
@@ -202,8 +206,10 @@ function scenarioEnv(values: Record<string, unknown>): Record<string, string> {
     if (!['process', 'docker', 'auto'].includes(String(values.runtime))) fail(`--runtime ${values.runtime}: use process, docker or auto`);
     env.HARNESS_RUNTIME = String(values.runtime);
   } else if (!process.env.HARNESS_RUNTIME) {
-    // no --runtime: docker when an engine answers (and arm64 + images are there), else process; the summary says which and why
-    env.HARNESS_RUNTIME = 'auto';
+    // no --runtime: the embedded runtime (fast, no Docker needed); docker mode only when asked
+    // (--runtime docker|auto); the first line of the output says which and why
+    env.HARNESS_RUNTIME = 'process';
+    env.HARNESS_RUNTIME_DEFAULTED = '1';
   }
   if (values['time-scale'] !== undefined) {
     const ts = Number(values['time-scale']);
@@ -224,7 +230,41 @@ function scenarioEnv(values: Record<string, unknown>): Record<string, string> {
     if (!['netns', 'loopback', 'auto'].includes(String(values.network))) fail(`--network ${values.network}: use netns, loopback or auto`);
     env.HARNESS_NETWORK = String(values.network);
   }
+  // a --network docker mode cannot honour is one line here, not ignored
+  const conflict = networkConflict(env.HARNESS_RUNTIME ?? process.env.HARNESS_RUNTIME, env.HARNESS_NETWORK ?? process.env.HARNESS_NETWORK);
+  if (conflict) fail(conflict, 2);
   return env;
+}
+
+/**
+ * `harness: runtime process (default: …) · network netns (auto: …): …` — the runtime and the
+ * network the scenarios will use, with why, before anything starts (each summary repeats what
+ * actually ran: a second concurrent netns run, for one, falls back to loopback).
+ */
+async function choiceLine(env: Record<string, string>): Promise<string> {
+  const get = (k: string) => env[k] ?? process.env[k];
+  const wantedNet = get('HARNESS_NETWORK') || 'auto';
+  let rt: { kind: 'process' | 'docker'; reason: string };
+  try {
+    rt = await resolveRuntimeChoice(get('HARNESS_RUNTIME'), { defaulted: get('HARNESS_RUNTIME_DEFAULTED') === '1', network: wantedNet });
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  const { netnsCapability } = await import('./network/netns-fabric.ts');
+  const cap = netnsCapability();
+  let network: string;
+  if (rt.kind === 'docker') {
+    network = cap.ok ? "docker (the run's Docker network): security groups enforced in each container's namespace" : `docker (the run's Docker network): security groups NOT enforced (${cap.reason})`;
+  } else if (wantedNet === 'loopback') {
+    network = 'loopback (asked for): tasks share the host network on 127.x addresses; security groups are NOT enforced';
+  } else if (cap.ok) {
+    network = `netns (${wantedNet === 'netns' ? 'asked for' : 'auto'}: ${cap.reason}): a network namespace per task, security groups enforced by nftables`;
+  } else if (wantedNet === 'netns') {
+    fail(`--network netns: cannot build network namespaces here: ${cap.reason}`, 1);
+  } else {
+    network = `loopback (auto: ${cap.reason}): security groups are NOT enforced; isolation checks report "not verified"`;
+  }
+  return `harness: runtime ${rt.reason} · network ${network}`;
 }
 
 // ------------------------------------------------------------------ up / down / status / env

@@ -162,7 +162,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
   try {
     const runtimeChoice = opts.runtimeOverride
       ? { kind: 'process' as const, reason: 'injected' }
-      : await resolveRuntimeChoice(opts.runtime ?? (process.env.HARNESS_RUNTIME || 'process'));
+      : await resolveRuntimeChoice(opts.runtime ?? (process.env.HARNESS_RUNTIME || 'process'), {
+          defaulted: !opts.runtime && (!process.env.HARNESS_RUNTIME || process.env.HARNESS_RUNTIME_DEFAULTED === '1'),
+          network: opts.network ?? process.env.HARNESS_NETWORK,
+        });
     // arm64 under QEMU starts a Node task in 1–3 s: docker mode's default time scale leaves health checks room for that
     const clock = new Clock(opts.timeScale ?? (runtimeChoice.kind === 'docker' ? DOCKER_DEFAULT_TIME_SCALE : DEFAULT_TIME_SCALE));
     cleanups.push(() => clock.close());
@@ -225,7 +228,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       ? {
           fabric: docker.fabric,
           mode: 'docker',
-          reason: `docker: network ${docker.fabric.networkName} on ${docker.fabric.subnetNote}, containers at their ENI addresses; ${docker.fabric.isolationNote}`,
+          reason: `docker: network ${docker.fabric.networkName} on ${docker.fabric.subnetNote}, containers at their ENI addresses; ${docker.fabric.isolationNote}${dockerNetworkNote(opts.network ?? process.env.HARNESS_NETWORK)}`,
           close: () => docker.fabric.close(),
         }
       : await chooseNetwork({
@@ -455,6 +458,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     await stopAll();
     throw e;
   }
+}
+
+/** What a --network asked for means in docker mode (loopback was refused earlier: networkConflict). */
+function dockerNetworkNote(wanted: string | undefined): string {
+  return wanted === 'netns' ? ' (--network netns: docker mode gives each container its own namespace; the line above says whether its security groups are enforced)' : '';
 }
 
 function chooseRuntime(opts: HarnessOptions, runId: string, clock: Clock, netns = false, why?: string): { runtime: TaskRuntime; reason: string } {

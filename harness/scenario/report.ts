@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TimelineEvent } from '../events.ts';
+import { choiceHeadline } from './choice.ts';
 import { REPORT_HTML, writeReportHtml } from '../report/html.ts';
 
 export type CheckStatus = 'passed' | 'failed' | 'not-verified' | 'skipped';
@@ -24,6 +25,9 @@ export interface ScenarioReport {
   runDir: string;
   runtime: string;
   runtimeReason: string;
+  /** the VPC fabric (netns | loopback | docker) and why */
+  network?: string;
+  networkReason?: string;
   timeScale: number;
   deployDir: string;
   awsCli: string;
@@ -44,7 +48,7 @@ export function formatSummary(r: ScenarioReport): string {
   const failed = r.checks.filter((c) => c.status === 'failed').length;
   // a scenario whose setup failed records no checks: that is not a pass
   const verdict = failed ? 'FAILED' : r.checks.length === 0 ? 'INCOMPLETE (no check ran; see the test output)' : 'PASSED';
-  lines.push(`── scenario ${r.scenario}: ${verdict} (${(r.durationMs / 1000).toFixed(1)} s, run ${r.runId})`);
+  lines.push(`── scenario ${r.scenario}: ${verdict} (${(r.durationMs / 1000).toFixed(1)} s, run ${r.runId}) · ${choiceHeadline(r.runtime, r.runtimeReason, r.network, r.networkReason)}`);
   lines.push(`   runtime ${r.runtime} (${r.runtimeReason}); aws CLI ${r.awsCli}; time scale ${r.timeScale}; deploy dir ${r.deployDir}`);
   for (const c of r.checks) {
     lines.push(`   ${ICON[c.status].padEnd(12)} ${c.name}`);

@@ -313,6 +313,8 @@ export class Scenario {
       runDir: this.h.runDir,
       runtime: this.h.runtime.name,
       runtimeReason: this.h.runtimeReason,
+      network: this.h.networkMode,
+      networkReason: this.h.networkReason,
       timeScale: this.h.clock.timeScale,
       deployDir: this.deployDir,
       awsCli: this.awsCliLabel,

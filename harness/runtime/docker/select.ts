@@ -110,14 +110,26 @@ export async function startDockerMode(opts: {
 
 /**
  * Which runtime a run uses, and why (the summary prints the reason):
- * - 'process': the embedded runtime, as asked;
+ * - 'process': the embedded runtime, as asked, or by default (`defaulted`: nothing asked);
  * - 'docker': docker mode, or one line saying what is missing (thrown);
- * - 'auto' / undefined: docker when it is available here, else the embedded runtime.
+ * - 'auto': docker when it is available here, else the embedded runtime.
+ * A `network` asked for that only the process runtime has (loopback) makes auto pick process
+ * and a forced docker fail with one line (networkConflict), instead of being ignored.
  */
-export async function resolveRuntimeChoice(wanted: string | undefined): Promise<{ kind: 'process' | 'docker'; reason: string }> {
+export async function resolveRuntimeChoice(
+  wanted: string | undefined,
+  opts: { defaulted?: boolean; network?: string } = {},
+): Promise<{ kind: 'process' | 'docker'; reason: string }> {
   const w = wanted || 'auto';
-  if (w === 'process') return { kind: 'process', reason: 'process (asked for): the embedded runtime, tasks are child processes' };
+  if (w === 'process') {
+    return opts.defaulted
+      ? { kind: 'process', reason: 'process (default: the embedded runtime, tasks are child processes; --runtime docker|auto for linux/arm64 containers)' }
+      : { kind: 'process', reason: 'process (asked for): the embedded runtime, tasks are child processes' };
+  }
   if (w !== 'docker' && w !== 'auto') throw new Error(`runtime must be process, docker or auto, got ${JSON.stringify(wanted)}`);
+  const conflict = networkConflict('docker', opts.network);
+  if (conflict && w === 'docker') throw new Error(conflict);
+  if (conflict) return { kind: 'process', reason: `process (auto: --network ${opts.network} asked for, which only the process runtime has)` };
   const avail = await dockerModeAvailable();
   if (w === 'docker') {
     if (!avail.ok) throw new Error(`--runtime docker: ${avail.reason}`);
@@ -125,11 +137,21 @@ export async function resolveRuntimeChoice(wanted: string | undefined): Promise<
   }
   if (!avail.ok) return { kind: 'process', reason: `process (auto: docker mode unavailable — ${avail.reason})` };
   // docker mode enforces security groups wherever the netns fabric can (root + nft + nsenter),
-  // in each container's network namespace: nothing is lost by preferring it
+  // in each container's namespace: nothing is lost by preferring it
   const { netnsCapability } = await import('../../network/netns-fabric.ts');
   const netns = netnsCapability();
   const sgs = netns.ok ? 'security groups enforced in each container\'s namespace' : `security groups NOT enforced (${netns.reason})`;
   return { kind: 'docker', reason: `docker (auto: ${avail.reason}); tasks are linux/arm64 containers, ${sgs}; ${await localStackLine()}` };
+}
+
+/**
+ * A --network the docker runtime cannot honour, as one line (undefined: none). Docker mode's
+ * fabric is the run's Docker network, its security groups enforced in each container's
+ * namespace as root: `netns` is what it does where it can, `loopback` it cannot do at all.
+ */
+export function networkConflict(runtime: string | undefined, network: string | undefined): string | undefined {
+  if (runtime !== 'docker' || network !== 'loopback') return undefined;
+  return '--network loopback does not apply to --runtime docker: its tasks are containers on the run\'s Docker network (security groups enforced in each container\'s namespace as root). Use --runtime process --network loopback, or drop --network.';
 }
 
 /**
