@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
 import type { DeployedService } from '../harness/scenario/deployment.ts';
-import { dataTier, entryService, serviceApi, STUB_ASSET_DB } from './support.ts';
+import { dataTier, entryService, serviceApi, assetDb } from './support.ts';
 
 /**
  * Data outlives its clients: assets written through the service users reach (→ … → the
@@ -13,6 +13,7 @@ let BASE: string;
 let NEXT: string;
 let entry: DeployedService;
 let redeployed: DeployedService[] = [];
+let dataSvc: DeployedService;
 
 let s: Scenario;
 let base: ScriptRun;
@@ -34,6 +35,7 @@ describe('scenario data-survives-redeploy: write through the front service, rede
     const d = s.deployment();
     entry = entryService(d);
     redeployed = dataTier(d);
+    dataSvc = d.data[0]!;
     s.notes.push(`front ${entry.ecsService}; data tier ${redeployed.map((x) => x.ecsService).join(', ')}`);
     try {
       for (const fields of [
@@ -68,7 +70,7 @@ describe('scenario data-survives-redeploy: write through the front service, rede
     await s.check(`3 assets created through ${entry?.ecsService} → … → SurrealDB`, async () => {
       expect(writeError).toBeUndefined();
       expect(written).toHaveLength(3);
-      const [assets, events] = await s.h.surreal!.sql('SELECT count() FROM asset GROUP ALL; SELECT count() FROM asset_event GROUP ALL', STUB_ASSET_DB);
+      const [assets, events] = await s.h.surreal!.sql('SELECT count() FROM asset GROUP ALL; SELECT count() FROM asset_event GROUP ALL', assetDb(dataSvc));
       expect((assets!.result as { count: number }[])[0]?.count).toBe(3);
       expect((events!.result as { count: number }[])[0]?.count).toBe(3);
       return { observed: `${written.map((w) => w.id).join(', ')}; SurrealDB: 3 asset, 3 asset_event rows` };

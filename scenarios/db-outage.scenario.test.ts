@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
 import type { DeployedService } from '../harness/scenario/deployment.ts';
-import { entryService, latestGood, serviceApi, STUB_ASSET_DB } from './support.ts';
+import { entryService, latestGood, serviceApi, assetDb } from './support.ts';
 import type { TimelineEvent } from '../harness/events.ts';
 
 /**
@@ -161,7 +161,7 @@ describe('scenario db-outage: SurrealDB stops under a running topology, then com
       expect(list.body.assets).toEqual(written);
       const [assets, evts, stray] = await s.h.surreal!.sql(
         "SELECT count() FROM asset GROUP ALL; SELECT count() FROM asset_event GROUP ALL; SELECT * FROM asset WHERE data.name = 'during-outage'",
-        STUB_ASSET_DB,
+        assetDb(SVC),
       );
       const count = (r: typeof assets) => (r!.result as { count: number }[])[0]?.count ?? 0;
       expect(count(assets)).toBe(written.length);

@@ -89,8 +89,14 @@ export function breakerEvents(s: Scenario, svc: DeployedService): { failed?: str
   return { failed: msgs.find((m) => /deployment failed: tasks failed to start\.$/.test(m)), rollback: msgs.find((m) => /rolling back to deployment ecs-svc\/\d+\.$/.test(m)) };
 }
 
-/** Where the stub keeps assets in SurrealDB (stubs/lib/contract.mjs: SURREAL_NS / SURREAL_DB defaults). */
-export const STUB_ASSET_DB = { namespace: 'escher', database: 'assets' } as const;
+/**
+ * Where a data service's stub keeps assets in SurrealDB: its task definition's SURREAL_NS /
+ * SURREAL_DB, else the stub's defaults (stubs/lib/contract.mjs).
+ */
+export function assetDb(svc: DeployedService): { namespace: string; database: string } {
+  const env = Object.fromEntries((svc.container.environment ?? []).map((e) => [e.name, e.value]));
+  return { namespace: env.SURREAL_NS || 'escher', database: env.SURREAL_DB || 'assets' };
+}
 
 /**
  * The services a redeploy of the data tier replaces: every service that reaches the manifest's
