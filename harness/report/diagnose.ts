@@ -862,8 +862,12 @@ function lineFor(c: Cause): string {
   return c.service && !c.line.startsWith(c.service) && !c.names.some((n) => c.line.startsWith(`${n}:`) || c.line.startsWith(`${n} `)) ? `${c.service}: ${c.line}` : c.line;
 }
 
-/** The cause of one failed check: what it mentions first, else the run's best. */
-function causeForCheck(check: DiagnosableCheck, services: Cause[], scripts: Cause[]): Cause | undefined {
+/**
+ * The cause of one failed check: the failed script it names, else the best cause of a service
+ * it names; a check that names services none of which has a cause gets none (another service's
+ * would mislead); one that names none gets the run's first failed script's, else its best.
+ */
+function causeForCheck(check: DiagnosableCheck, services: Cause[], scripts: Cause[], known: readonly string[]): Cause | undefined {
   const text = checkText(check);
   // the failed script the check names, the one whose arguments it names most (the latest on a tie)
   const score = (c: Cause) => (c.names.some((n) => mentions(text, n)) ? 1 + (c.args ?? []).filter((a) => mentions(text, a)).length : 0);
@@ -871,6 +875,7 @@ function causeForCheck(check: DiagnosableCheck, services: Cause[], scripts: Caus
   if (script) return script;
   const named = services.filter((c) => c.names.some((n) => mentions(text, n)));
   if (named.length) return named[0];
+  if (known.some((n) => mentions(text, n))) return undefined;
   return scripts[0] ?? services.find((c) => c.kind !== 'not-stable') ?? services[0];
 }
 
@@ -881,11 +886,12 @@ function causeForCheck(check: DiagnosableCheck, services: Cause[], scripts: Caus
 export function diagnose(input: DiagnosisInput, checks: readonly (DiagnosableCheck & { status?: string })[] = []): Diagnoses {
   const ix = indexRun(input);
   const causes = causesOf(ix);
+  const known = serviceViews(ix).flatMap((v) => v.names);
   const scripts = (input.scripts ?? []).map((run) => ({ run, cause: scriptCauseOf(ix, run, causes) })).filter((x): x is { run: DiagnosisScript; cause: Cause } => !!x.cause);
   const scriptCauses = scripts.map((s) => s.cause);
   const perCheck = checks.map((c) => {
     if (c.status !== undefined && c.status !== 'failed') return undefined;
-    const cause = causeForCheck(c, causes, scriptCauses);
+    const cause = causeForCheck(c, causes, scriptCauses, known);
     if (!cause) return undefined;
     const line = lineFor(cause);
     const others = causes.filter((x) => x !== cause && x.kind !== 'not-stable' && x.rank < UNCORROBORATED && x.service !== cause.service && x.names.some((n) => mentions(checkText(c), n)));
