@@ -118,6 +118,29 @@ describe('report.html', () => {
     expect(renderReportHtml({ runId: 'eh00000000', runDir: '/tmp/x', timeline: [] })).toContain('no ECS service in this run');
   });
 
+  it('one chart per script run; scripts side by side share one; a crash loop packs its failed tasks into few rows', () => {
+    const run = failingRun();
+    expect(renderReportHtml(run).match(/data-window="/g)).toHaveLength(2);
+    const start = run.timeline.find((e) => e.type === 'script.start')!;
+    const side = { ...start, seq: start.seq, t: start.t + 500, script: 'seed.sh', args: [] };
+    const end = { ...side, type: 'script.end', t: start.t + 900, exitCode: 3, durationMs: 400 };
+    const both = renderReportHtml({ ...run, timeline: [...run.timeline, { ...side, seq: start.seq + 0.1 }, { ...end, seq: start.seq + 0.2 }] });
+    expect(both.match(/data-window="/g)).toHaveLength(2);
+    expect(both).toContain('1. 2 scripts side by side, 1 failed');
+
+    const loop = { ...run, timeline: [...run.timeline] };
+    const last = loop.timeline.at(-1)!;
+    for (let i = 0; i < 12; i++) {
+      const base = { cluster: 'acme-prod', service: 'acme-orders', taskId: `dead${String(i).padStart(4, '0')}beef0000000000000000000000` };
+      const t = last.t - 20_000 + i * 1500;
+      loop.timeline.push({ t, seq: 1 + i * 0.01, type: 'ecs.task.state', ...base, lastStatus: 'PROVISIONING', taskDefinition: 'arn:aws:ecs:us-east-1:000000000000:task-definition/acme-orders:1' });
+      loop.timeline.push({ t: t + 300, seq: 1.005 + i * 0.01, type: 'ecs.task.state', ...base, lastStatus: 'STOPPED', stoppedReason: 'Essential container in task exited' });
+    }
+    const html = renderReportHtml(loop);
+    expect(html.match(/<g class="task failed"/g)!.length).toBe(15);
+    expect(html).toMatch(/\d+ failed tasks <tspan/);
+  });
+
   it('writeReport writes report.html beside junit.xml, and the summary ends with its path', () => {
     const dir = tmp();
     const run = failingRun(dir);

@@ -48,7 +48,7 @@ export function renderReportHtml(input: RunInput): string {
   const m = buildModel(input);
   const rel = relTime(m.t0);
   const sections: [string, string, string][] = []; // id, nav label, html
-  if (m.failures.length || m.falseGreens.length || ((m.report as { diagnoses?: unknown[] } | undefined)?.diagnoses ?? []).length) sections.push(['failures', `Failures (${m.failures.length})`, failuresSection(m, rel)]);
+  if (m.failures.length || m.falseGreens.length || ((m.report as { diagnoses?: unknown[] } | undefined)?.diagnoses ?? []).length) sections.push(['failures', m.failures.length ? `Failures (${m.failures.length})` : 'Causes', failuresSection(m, rel)]);
   sections.push(['timeline', 'Timeline', timelineSection(m, rel)]);
   if (m.probes) sections.push(['probes', 'Probe matrix', probeSection(m.probes)]);
   if (m.dns.length) sections.push(['dns', 'DNS', dnsSection(m, rel)]);
@@ -131,7 +131,7 @@ ${
 // ------------------------------------------------------------------ failures
 
 function failuresSection(m: RunModel, rel: Rel): string {
-  const out = [`<h2>Failures</h2>`];
+  const out = [`<h2>${m.failures.length ? 'Failures' : 'What went wrong'}</h2>`];
   for (const w of m.falseGreens) out.push(`<div class="banner bad">${esc(w)}</div>`);
   // causes no failed check carries (a failed script's), where the report has them
   const carried = new Set(m.failures.map((f) => f.diagnosis));
@@ -213,20 +213,30 @@ interface Window {
 
 /**
  * One chart per script run (from its start to the next one's), so a short rollback at the end
- * of a long run is as wide as the page; a run without scripts (`harness up`) is one chart.
+ * of a long run is as wide as the page; scripts that ran side by side share one; a run without
+ * scripts (`harness up`) is one chart.
  */
 function windowsOf(m: RunModel): Window[] {
   if (!m.scripts.length) return [{ from: m.t0, to: m.t1, title: 'the whole run' }];
+  const groups: { start: number; end: number; scripts: typeof m.scripts }[] = [];
+  for (const s of [...m.scripts].sort((a, b) => a.start - b.start)) {
+    const g = groups.at(-1);
+    const end = s.end ?? m.t1;
+    if (g && s.start < g.end) {
+      g.scripts.push(s);
+      g.end = Math.max(g.end, end);
+    } else groups.push({ start: s.start, end, scripts: [s] });
+  }
   const firstEcs = Math.min(...m.services.flatMap((l) => [...l.deployments.map((d) => d.createdAt), ...l.tasks.map((t) => t.createdAt)]), Infinity);
-  return m.scripts.map((s, i) => {
-    const next = m.scripts[i + 1];
-    const cmd = [s.script, ...s.args].join(' ');
-    return {
-      from: i === 0 ? Math.min(s.start, firstEcs) : s.start,
-      to: next ? next.start : m.t1,
-      title: `${i + 1}. ${cmd} → ${s.exitCode === undefined ? 'did not end' : `exit ${s.exitCode}`} (${secs(s.durationMs)})`,
-    };
-  });
+  const label = (s: (typeof m.scripts)[number]) => `${[s.script, ...s.args].join(' ')} → ${s.exitCode === undefined ? 'did not end' : `exit ${s.exitCode}`}`;
+  return groups.map((g, i) => ({
+    from: i === 0 ? Math.min(g.start, firstEcs) : g.start,
+    to: groups[i + 1]?.start ?? m.t1,
+    title:
+      g.scripts.length === 1
+        ? `${i + 1}. ${label(g.scripts[0]!)} (${secs(g.scripts[0]!.durationMs)})`
+        : `${i + 1}. ${g.scripts.length} scripts side by side${g.scripts.some((s) => s.exitCode !== 0) ? `, ${g.scripts.filter((s) => s.exitCode !== 0).length} failed` : ''}`,
+  }));
 }
 
 function timelineSection(m: RunModel, rel: Rel): string {
@@ -291,7 +301,8 @@ function timelineChart(m: RunModel, rel: Rel, w: Window): { svg: string; unchang
       const failed = s.exitCode !== undefined && s.exitCode !== 0;
       const cmd = [s.script, ...s.args].join(' ');
       const label = `${cmd} → ${s.exitCode === undefined ? 'still running' : `exit ${s.exitCode}`} (${secs(s.durationMs ?? (s.end ?? m.t1) - s.start)})`;
-      bands.push(`<rect x="${x0.toFixed(1)}" y="30" width="${(x1 - x0).toFixed(1)}" height="__H__" fill="${failed ? '#cf222e' : '#8250df'}" opacity="0.05"/>`);
+      // a faint band behind the lanes while it runs (left out when many overlap: it would tint everything)
+      if (scripts.length <= 2) bands.push(`<rect x="${x0.toFixed(1)}" y="30" width="${(x1 - x0).toFixed(1)}" height="__H__" fill="${failed ? '#cf222e' : '#8250df'}" opacity="0.05"/>`);
       body.push(
         `<g class="script${failed ? ' failed' : ''}"><title>${esc(`${label}\n${rel(s.start)} → ${s.end ? rel(s.end) : 'end'}; ${s.calls.length} API call(s), ${s.calls.filter((c) => c.status >= 400).length} failed`)}</title>` +
           `<text class="lbl" x="8" y="${y + 13}">${esc(clip(cmd, 40))}</text>` +
@@ -342,8 +353,13 @@ function timelineChart(m: RunModel, rel: Rel, w: Window): { svg: string; unchang
       g.push(deploymentRow(d, y, x, rel));
       y += ROW;
     }
-    for (const t of tasks) {
-      g.push(taskRow(t, y, x, rel));
+    for (const row of taskRows(tasks, x)) {
+      if (row.length === 1) g.push(taskRow(row[0]!, y, x, rel, true));
+      else {
+        const revs = [...new Set(row.map((t) => t.revision ?? '?'))];
+        g.push(`<text class="lbl" x="22" y="${y + 13}" style="fill:#cf222e">${row.length} failed tasks <tspan class="sub">${esc(clip(revs.join(', '), 24))}</tspan></text>`);
+        for (const t of row) g.push(taskRow(t, y, x, rel, false));
+      }
       y += ROW;
     }
     for (const rb of l.rollbacks.filter((r) => inW(r.t))) {
@@ -413,7 +429,27 @@ function deploymentRow(d: DeploymentBar, y: number, x: (t: number) => number, re
   return `<g class="dep" data-deployment="${esc(d.id)}" data-status="${esc(last?.status ?? '')}" data-rollout="${esc(last?.rollout ?? '')}"><title>${esc(tip)}</title><text class="lbl" x="22" y="${y + 13}">deployment ${esc(clip(d.revision, 30))}</text>${parts.join('')}</g>`;
 }
 
-function taskRow(t: TaskBar, y: number, x: (t: number) => number, rel: Rel): string {
+/** Tasks that failed quickly, many of them (a crash loop), share rows; every other task has its own. */
+const PACK_ABOVE = 8;
+
+function taskRows(tasks: TaskBar[], x: (t: number) => number): TaskBar[][] {
+  const failed = tasks.filter((t) => t.failed && t.stoppedAt !== undefined);
+  if (failed.length <= PACK_ABOVE) return tasks.map((t) => [t]);
+  const rows: TaskBar[][] = tasks.filter((t) => !failed.includes(t)).map((t) => [t]);
+  const packed: { end: number; tasks: TaskBar[] }[] = [];
+  for (const t of failed.sort((a, b) => a.createdAt - b.createdAt)) {
+    const from = x(t.createdAt);
+    const row = packed.find((r) => r.end + 4 < from);
+    const end = x(t.stoppedAt!) + 16; // the ✕ after it
+    if (row) {
+      row.tasks.push(t);
+      row.end = end;
+    } else packed.push({ end, tasks: [t] });
+  }
+  return [...rows, ...packed.map((r) => r.tasks)];
+}
+
+function taskRow(t: TaskBar, y: number, x: (t: number) => number, rel: Rel, label: boolean): string {
   const tip = [
     `task ${t.id} (${t.revision ?? '?'})${t.ip ? ` ${t.ip}` : ''}`,
     ...t.spans.map((s) => `${rel(s.from)} ${s.state}`),
@@ -446,7 +482,7 @@ function taskRow(t: TaskBar, y: number, x: (t: number) => number, rel: Rel): str
     parts.push(`<text x="${(sx + 3).toFixed(1)}" y="${y + 13}" style="fill:#cf222e;font-weight:700;font-size:13px">✕</text>`);
   }
   const state = t.stoppedAt !== undefined ? 'STOPPED' : (t.spans.at(-1)?.state ?? '');
-  return `<g class="task${t.failed ? ' failed' : ''}" data-task="${esc(t.id)}" data-state="${esc(state)}" data-health="${esc(t.health.at(-1)?.state ?? 'UNKNOWN')}"><title>${esc(tip)}</title><text class="lbl" x="22" y="${y + 13}"${t.failed ? ' style="fill:#cf222e"' : ''}>task ${esc(shortId(t.id))} <tspan class="sub">${esc(clip(t.revision ?? '', 28))}</tspan></text>${parts.join('')}</g>`;
+  return `<g class="task${t.failed ? ' failed' : ''}" data-task="${esc(t.id)}" data-state="${esc(state)}" data-health="${esc(t.health.at(-1)?.state ?? 'UNKNOWN')}"><title>${esc(tip)}</title>${label ? `<text class="lbl" x="22" y="${y + 13}"${t.failed ? ' style="fill:#cf222e"' : ''}>task ${esc(shortId(t.id))} <tspan class="sub">${esc(clip(t.revision ?? '', 28))}</tspan></text>` : ''}${parts.join('')}</g>`;
 }
 
 /** Text inside a bar when it fits, else after it, else before it (right-aligned). */
