@@ -1,0 +1,624 @@
+"""
+The warm aws CLI of an escher-harness run: a resident process that has imported the CLI once
+and runs each `aws` call of the deploy scripts in a fork of itself.
+
+    <the CLI's own python> server.py --socket PATH --cli /path/to/bin/aws [--services ecs,ec2,...]
+
+Started by the harness (harness/scenario/warm-cli.ts) with the scripts' environment, after the
+scaled waiters are written; prints `ready <pid>` on stdout once it listens. The run's `aws`
+wrapper hands each call to it through client.py.
+
+Per connection (one `aws` call):
+  server      accepts, forks a supervisor, goes back to accept (it never reads a request);
+  supervisor  receives the caller's argv, environment, umask, ignored signals and its fds 0-2 and
+              working directory (SCM_RIGHTS), answers C (run it cold: nothing was done) or A;
+              after the client's G it forks the worker, forwards the signals the client relays
+              (to the worker's process group), kills it when the client goes away, and sends back
+              the worker's wait status (E<code> or K<signal>);
+  worker      becomes the call: its own process group, fds 0-2 and cwd the caller's, os.environ
+              the caller's, the caller's umask and ignored signals, fresh sys.std* built the way
+              CPython builds them at start-up, then the CLI's own entry script runs as __main__
+              and the interpreter exits the way a cold `aws` exits (flushes, exit code, signals).
+
+What is shared between calls, and only that: imported modules (and the `re` cache), and a botocore
+Loader (the object that reads the JSON models from disk) filled by one rehearsal of the CLI's own
+calls for the emulated services. A call whose data path differs gets a fresh Loader, as does any
+second session within one call. Sessions, credentials, region, profile, config files, clients and
+plugins are created by each call from its own environment, exactly as a cold `aws` does.
+A call the server cannot run identically (other Python or locale settings than the server's, an
+interactive command, a terminal the worker has no control of) is answered C and runs cold.
+"""
+
+import os
+import sys
+import time
+
+_HERE = os.path.abspath(__file__)
+
+
+def _parse_args(argv):
+    opts = {'services': ''}
+    it = iter(argv)
+    for a in it:
+        if a in ('--socket', '--cli', '--services'):
+            opts[a[2:]] = next(it)
+        else:
+            raise SystemExit('warm aws server: unknown argument %r' % a)
+    if 'socket' not in opts or 'cli' not in opts:
+        raise SystemExit('warm aws server: --socket and --cli are required')
+    return opts
+
+
+# ---------------------------------------------------------------- what a call must match
+
+# CPython reads these at start-up (stdio encoding and buffering, hash seed, paths, UTF-8 mode,
+# locale coercion): a call whose values differ from the server's runs cold.
+def _interpreter_settings(environ):
+    keys = [k for k in environ if k.startswith(b'PYTHON')] + [b'LC_ALL', b'LC_CTYPE', b'LANG']
+    return {k: environ.get(k) for k in sorted(set(keys))}
+
+
+# Commands that talk to a person (prompts, pagers, man pages) run cold: the worker has no
+# controlling terminal.
+_INTERACTIVE = {'help', 'configure', 'history', 'sso', 'login', 'logout'}
+
+
+# global options that take a value (so the words after them are not the command)
+_VALUED = {'--endpoint-url', '--region', '--profile', '--output', '--query', '--ca-bundle', '--color',
+           '--cli-read-timeout', '--cli-connect-timeout', '--cli-binary-format'}
+
+
+def _command(args):
+    """`ecs describe-services`: the service and operation, for the log (never option values)."""
+    words, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in _VALUED:
+            skip = True
+        elif not a.startswith('-'):
+            words.append(a)
+            if len(words) == 2:
+                break
+    return ' '.join(w if all(c.isalnum() or c == '-' for c in w) else '?' for w in words)
+
+
+def _cold_reason(args, environ, fds, major):
+    """Why this call must run cold, or None."""
+    if _interpreter_settings(environ) != SERVER_INTERPRETER_SETTINGS:
+        return 'python/locale settings differ from the server'
+    words = [a for a in args if not a.startswith('-')]
+    if not args or '--version' in args or any(w in _INTERACTIVE for w in words[:3]) or (args and args[-1] == 'help'):
+        return 'interactive or informational command'
+    if '--debug' in args:
+        return 'debug output (the warm state leaves out debug lines of work done once)'
+    if '--cli-auto-prompt' in args or environ.get(b'AWS_CLI_AUTO_PROMPT', b'') not in (b'', b'off'):
+        return 'auto-prompt'
+    if major == 2 and os.isatty(fds[1]) and environ.get(b'AWS_PAGER', None) != b'' and b'--no-cli-pager' not in [os.fsencode(a) for a in args]:
+        return 'v2 pager on a terminal'
+    return None
+
+
+# ---------------------------------------------------------------- the warm state
+
+def _awscli_data_path(awscli_data_dir):
+    """What `import awscli` sets AWS_DATA_PATH to, from the current os.environ (mirrors
+    awscli/__init__.py of v1 and v2; checked against the real import at start-up)."""
+    parts = []
+    if 'AWS_DATA_PATH' in os.environ:
+        for p in os.environ['AWS_DATA_PATH'].split(os.pathsep):
+            parts.append(os.path.expanduser(os.path.expandvars(p)))
+    parts.append(awscli_data_dir)
+    return os.pathsep.join(parts)
+
+
+_LOADER_METHODS = ('list_available_services', 'determine_latest_version', 'list_api_versions',
+                   'load_service_model', 'load_data_with_path', 'load_data')
+
+
+class _Rehearsal:
+    """Watches the shared Loader while the rehearsal fills it: each outermost Loader call, the
+    cache entries it added and what they were right after it (as JSON text). Code outside the
+    Loader may change loaded data in place (botocore's endpoint resolver completes the entries
+    of endpoints.json it resolves): such a group of entries is loaded again by a fresh Loader,
+    so each call starts from exactly what a cold `aws` would read from disk."""
+
+    def __init__(self, loader, json_mod):
+        self.loader, self.json, self.depth, self.groups, self.known = loader, json_mod, 0, [], set()
+        for name in _LOADER_METHODS:
+            setattr(loader, name, self._watch(name, getattr(loader, name)))
+
+    def _dump(self, value):
+        try:
+            return self.json.dumps(value)
+        except (TypeError, ValueError):
+            return None
+
+    def _watch(self, name, method):
+        def watched(*args, **kwargs):
+            self.depth += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    cache = self.loader._cache
+                    new = [k for k in cache if k not in self.known]
+                    if new:
+                        self.known.update(new)
+                        self.groups.append((name, args, kwargs, {k: self._dump(cache[k]) for k in new}))
+        return watched
+
+    def finish(self, create_fresh_loader, path):
+        loader = self.loader
+        for name in _LOADER_METHODS:
+            delattr(loader, name)
+        for name, args, kwargs, dumps in self.groups:
+            if all(d is not None and self._dump(loader._cache[k]) == d for k, d in dumps.items()):
+                continue
+            fresh = create_fresh_loader(path)
+            getattr(fresh, name)(*args, **kwargs)
+            for k, d in dumps.items():
+                if k in fresh._cache and (d is None or self._dump(fresh._cache[k]) == d):
+                    loader._cache[k] = fresh._cache[k]
+                else:
+                    del loader._cache[k]  # not reproducible: each call loads it itself
+                    _log('rehearsal: %r is not shared' % (k[:3],))
+
+
+def _share_kwargs_checks(hooks_mod):
+    """botocore checks every handler a session registers (hundreds per call) with
+    inspect.getfullargspec(handler).varkw; the answer depends on the function alone, so it is
+    computed once per function and shared (bound methods: per underlying function)."""
+    import types
+    original = getattr(hooks_mod, 'accepts_kwargs', None)
+    if original is None:
+        return
+    known = {}
+
+    def accepts_kwargs(func):
+        key = func.__func__ if isinstance(func, types.MethodType) else func
+        if not isinstance(key, types.FunctionType):
+            return original(func)
+        try:
+            return known[key]
+        except KeyError:
+            answer = known[key] = original(func)
+            return answer
+
+    hooks_mod.accepts_kwargs = accepts_kwargs
+
+
+def _share_event_aliases(hooks_mod):
+    """Each session's EventAliaser rewrites every event name it sees through botocore's
+    EVENT_ALIASES table (a constant), remembering the answers per session; they are remembered
+    per server instead. The only other effect of that rewriting is a debug log line, and calls
+    with --debug run cold."""
+    aliaser = getattr(hooks_mod, 'EventAliaser', None)
+    table = getattr(hooks_mod, 'EVENT_ALIASES', None)
+    if aliaser is None or table is None:
+        return  # (v2's botocore has no aliaser)
+    original = aliaser._alias_event_name
+    known = {}
+
+    def _alias_event_name(self, event_name):
+        if self._event_aliases is not table:
+            return original(self, event_name)
+        try:
+            return known[event_name]
+        except KeyError:
+            answer = known[event_name] = original(self, event_name)
+            return answer
+
+    aliaser._alias_event_name = _alias_event_name
+
+
+def _warm_up(services):
+    """Imports the CLI and fills a Loader by the CLI's own calls; returns (data_path, loader)."""
+    environ_before = dict(os.environ)
+    import json
+    import awscli
+    import awscli.clidriver
+    import botocore.hooks
+    import botocore.session
+
+    _share_kwargs_checks(botocore.hooks)
+    _share_event_aliases(botocore.hooks)
+
+    awscli_data_dir = os.path.join(os.path.dirname(os.path.abspath(awscli.__file__)), 'data')
+    saved = os.environ.get('AWS_DATA_PATH')
+    os.environ.clear()
+    os.environ.update(environ_before)
+    mirrored = _awscli_data_path(awscli_data_dir)
+    if saved is not None:
+        os.environ['AWS_DATA_PATH'] = saved
+    if mirrored != saved:
+        raise RuntimeError('awscli set AWS_DATA_PATH to %r, the server computes %r: this CLI is not one the server knows' % (saved, mirrored))
+
+    original_create_loader = botocore.session.create_loader
+    state = {'path': None, 'loader': None, 'handed_out': False, 'rehearsing': True}
+
+    def create_loader(search_path_string=None):
+        if state['rehearsing']:
+            # the rehearsal's first session: this Loader is the one calls will share
+            if state['loader'] is None:
+                loader = original_create_loader(search_path_string)
+                state['path'], state['loader'] = search_path_string, loader
+                state['rehearsal'] = _Rehearsal(loader, json)
+                return loader
+            return original_create_loader(search_path_string)
+        # a call: the warm Loader once (one session's worth), for the data path it was filled with
+        if not state['handed_out'] and state['loader'] is not None and search_path_string == state['path']:
+            state['handed_out'] = True
+            return state['loader']
+        return original_create_loader(search_path_string)
+
+    botocore.session.create_loader = create_loader
+
+    driver = awscli.clidriver.create_clidriver()
+    session = driver.session
+    session.get_component('data_loader')
+    loader = state['loader']
+    if loader is None:
+        raise RuntimeError('the CLI session did not create its Loader through botocore.session.create_loader')
+
+    def attempt(what, fn, quiet=()):
+        try:
+            fn()
+        except Exception as e:  # a changed private API, a service without waiters: less warm, still right
+            if type(e).__name__ not in quiet:
+                _log('rehearsal: %s: %s: %s' % (what, type(e).__name__, str(e)[:200]))
+
+    table = {}
+    attempt('command table', lambda: table.update(driver._get_command_table()))
+    attempt('top-level arguments', driver._get_argument_table)
+    available = set(session.get_available_services())
+    for svc in services:
+        if svc not in available:
+            continue
+        if svc in table:
+            attempt(svc + ' commands', table[svc]._get_command_table)
+        attempt(svc + ' client', lambda: session.create_client(
+            svc, region_name='us-east-1', endpoint_url='http://127.0.0.1:9',
+            aws_access_key_id='AKIAWARMUP', aws_secret_access_key='warm-up-not-a-key'))
+        attempt(svc + ' waiters', lambda: session.get_waiter_model(svc), quiet=('UnknownServiceError', 'DataNotFoundError'))
+        attempt(svc + ' paginators', lambda: session.get_paginator_model(svc), quiet=('UnknownServiceError', 'DataNotFoundError'))
+
+    # nothing the rehearsal did may have changed what a cold call would load
+    state.pop('rehearsal').finish(original_create_loader, state['path'])
+    state['rehearsing'] = False
+    del driver, session, table
+    return state
+
+
+# ---------------------------------------------------------------- wire format
+
+def _recv_request(conn, socket_mod):
+    """b'EHW1' + length + body; the fds ride with the first bytes."""
+    fds = []
+    data = b''
+    need = 8
+    while len(data) < need:
+        chunk, got, _flags, _addr = socket_mod.recv_fds(conn, 65536, 8)
+        if not chunk:
+            raise EOFError('client went away')
+        fds.extend(got)
+        data += chunk
+        if len(data) >= 8 and need == 8:
+            if data[:4] != b'EHW1':
+                raise ValueError('not a warm aws request')
+            need = 8 + int.from_bytes(data[4:8], 'big')
+    body = data[8:need]
+    f = body.split(b'\0')
+    umask, ignored, argc = int(f[0]), [int(x) for x in f[1].split(b',') if x], int(f[2])
+    argv = f[3:3 + argc]
+    env = f[3 + argc:]
+    return {'umask': umask, 'ignored': ignored, 'argv': argv, 'env': env}, fds
+
+
+def _environ_from(entries):
+    """As CPython builds os.environ at start-up: split at the first '=', first occurrence wins."""
+    env = {}
+    for e in entries:
+        k, sep, v = e.partition(b'=')
+        if sep:
+            env.setdefault(k, v)
+    return env
+
+
+# ---------------------------------------------------------------- server, supervisor, worker
+
+def serve(opts, warm):
+    """Runs the server loop; returns only in a worker, with the call to run."""
+    import select
+    import signal
+    import socket
+
+    path = opts['socket']
+    tmp = '%s.%d.tmp' % (path, os.getpid())
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    lsock.bind(tmp)
+    os.chmod(tmp, 0o600)
+    lsock.listen(128)
+    os.rename(tmp, path)
+    parent = os.getppid()
+    sys.stdout.write('ready %d\n' % os.getpid())
+    sys.stdout.flush()
+    os.dup2(2, 1)  # nothing more goes to the harness's pipe
+
+    while True:
+        try:
+            readable, _, _ = select.select([lsock], [], [], 1.0)
+        except InterruptedError:
+            readable = []
+        _reap()
+        if os.getppid() != parent:
+            _log('the harness process is gone: exiting')
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            os._exit(0)
+        if not readable:
+            continue
+        try:
+            conn, _ = lsock.accept()
+        except OSError:
+            continue
+        pid = os.fork()
+        if pid == 0:
+            lsock.close()
+            try:
+                job = _supervise(conn, warm, socket, signal, select)
+            except BaseException as e:  # the supervisor never lets an exception escape into the server loop
+                _log('supervisor: %s: %s' % (type(e).__name__, e))
+                os._exit(1)
+            if job is None:
+                os._exit(0)
+            return job
+        conn.close()
+
+
+def _reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _log(msg):
+    try:
+        os.write(2, ('warm aws server %d: %s\n' % (os.getpid(), msg)).encode('utf-8', 'replace'))
+    except OSError:
+        pass
+
+
+def _supervise(conn, warm, socket, signal, select):
+    """One call: returns the job in the worker, None in the supervisor when done."""
+    conn.settimeout(30)
+    req, fds = _recv_request(conn, socket)
+    started = time.monotonic()
+    pid = _start_worker(conn, req, fds)
+    if pid == 0:
+        conn.close()
+        return {'req': req, 'fds': fds, 'warm': warm}
+    for fd in fds:
+        os.close(fd)
+    if pid is None:
+        return None
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass  # the worker did it first, or is gone already
+    try:
+        waitable = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        waitable = None
+    status = None
+    client_gone = False
+    while status is None:
+        watch = [] if client_gone else [conn]
+        if waitable is not None:
+            watch.append(waitable)
+        try:
+            readable, _, _ = select.select(watch, [], [], None if waitable is not None else 0.05)
+        except InterruptedError:
+            readable = []
+        if conn in readable:
+            data = b''
+            try:
+                data = conn.recv(64)
+            except OSError:
+                pass
+            if not data:
+                # the caller is gone (killed): so is its call, as a cold `aws` would be
+                client_gone = True
+                _killpg(pid, signal.SIGKILL)
+            for sig in data:
+                _killpg(pid, sig)
+        if waitable is None or waitable in readable:
+            got, st = os.waitpid(pid, 0 if waitable is not None else os.WNOHANG)
+            if got == pid:
+                status = st
+    code = os.waitstatus_to_exitcode(status)
+    _log('warm, %s in %.2f s: %s' % ('exit %d' % code if code >= 0 else 'signal %d' % -code, time.monotonic() - started, req['command']))
+    if not client_gone:
+        try:
+            conn.sendall(b'E%d\n' % code if code >= 0 else b'K%d\n' % -code)
+        except OSError:
+            pass
+    return None
+
+
+def _start_worker(conn, req, fds):
+    """Answers C (cold) or A, waits for the client's G and forks: the worker's pid, 0 in the
+    worker, None when the call is not run here."""
+    if len(fds) != 4:
+        raise ValueError('expected 4 fds, got %d' % len(fds))
+    req['env'] = _environ_from(req['env'])
+    args = [os.fsdecode(a) for a in req['argv'][1:]]
+    req['command'] = _command(args)
+    reason = _cold_reason(args, req['env'], fds, MAJOR)
+    if reason:
+        _log('cold (%s): %s' % (reason, _command(args)))
+        conn.sendall(b'C\n')
+        return None
+    conn.sendall(b'A\n')
+    if conn.recv(1) != b'G':
+        return None  # the client gave up waiting and runs the call cold
+    conn.settimeout(None)
+    supervisor = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        # the worker dies with its supervisor (which dies with the server's process group)
+        if _PRCTL is not None:
+            _PRCTL(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+        if os.getppid() != supervisor:
+            os._exit(137)
+    return pid
+
+
+def _load_prctl():
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+
+
+def _killpg(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except OSError:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+
+
+def _become_the_call(job):
+    """In the worker: take on the caller's fds, cwd, umask, signals, environment and stdio."""
+    import io
+    import signal
+
+    req, fds = job['req'], job['fds']
+    env = req['env']
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    os.fchdir(fds[3])
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    os.umask(req['umask'])
+
+    # as CPython at start-up: SIGINT raises KeyboardInterrupt unless the caller ignored it,
+    # SIGPIPE and SIGXFSZ ignored, everything else as the caller had it (ignored or default)
+    ignored = set(req['ignored'])
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        if sig in ignored or sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            handler = signal.SIG_IGN
+        elif sig == signal.SIGINT:
+            handler = signal.default_int_handler
+        else:
+            handler = signal.SIG_DFL
+        try:
+            signal.signal(sig, handler)
+        except (OSError, ValueError, RuntimeError):
+            pass
+
+    os.environ.clear()
+    for k, v in env.items():
+        try:
+            os.environb[k] = v
+        except ValueError:
+            pass  # a name putenv refuses (empty): CPython would list it, nothing reads it
+    time.tzset()
+
+    import awscli
+    awscli_data_dir = os.path.join(os.path.dirname(os.path.abspath(awscli.__file__)), 'data')
+    os.environ['AWS_DATA_PATH'] = _awscli_data_path(awscli_data_dir)
+    awscli._awscli_data_path = os.environ['AWS_DATA_PATH'].split(os.pathsep)
+
+    buffered = not os.environ.get('PYTHONUNBUFFERED')
+    old = (sys.stdin, sys.stdout, sys.stderr)
+
+    def stdio(fd, write, name, like):
+        # CPython's create_stdio (Python/pylifecycle.c)
+        buffering = 0 if (write and not buffered) else -1
+        buf = io.open(fd, 'wb' if write else 'rb', buffering, closefd=False)
+        raw = buf.raw if buffering else buf
+        raw.name = name
+        line_buffering = buffered and (raw.isatty() or fd == 2)
+        stream = io.TextIOWrapper(buf, like.encoding, like.errors, newline='\n',
+                                  line_buffering=line_buffering, write_through=not buffered)
+        stream.mode = 'w' if write else 'r'
+        return stream
+
+    sys.stdin = sys.__stdin__ = stdio(0, False, '<stdin>', old[0])
+    sys.stdout = sys.__stdout__ = stdio(1, True, '<stdout>', old[1])
+    sys.stderr = sys.__stderr__ = stdio(2, True, '<stderr>', old[2])
+
+    entry = os.fsdecode(req['argv'][0])
+    sys.argv = [entry] + [os.fsdecode(a) for a in req['argv'][1:]]
+    sys.path[0] = os.path.dirname(os.path.realpath(entry))
+    return entry
+
+
+def _strip_server_frames(tb):
+    while tb is not None and tb.tb_frame.f_code.co_filename == _HERE:
+        tb = tb.tb_next
+    return tb
+
+
+def _excepthook(etype, value, tb):
+    # a traceback shows the CLI's frames only, as a cold run's does
+    sys.__excepthook__(etype, value, _strip_server_frames(tb))
+
+
+def main():
+    opts = _parse_args(sys.argv[1:])
+
+    global SERVER_INTERPRETER_SETTINGS, MAJOR
+    SERVER_INTERPRETER_SETTINGS = _interpreter_settings(dict(os.environb))
+    services = [s for s in opts['services'].split(',') if s]
+    warm = _warm_up(services)
+    import awscli
+    MAJOR = int(awscli.__version__.split('.')[0])
+    global _PRCTL
+    _PRCTL = _load_prctl()
+    import threading
+    if threading.active_count() != 1:
+        raise SystemExit('warm aws server: importing the CLI started threads; forking is not safe')
+    import gc
+    gc.collect()
+    gc.freeze()  # the warm objects stay out of every worker's collections (fewer copied pages)
+    return serve(opts, warm)
+
+
+SERVER_INTERPRETER_SETTINGS = None
+MAJOR = 1
+_PRCTL = None
+
+if __name__ == '__main__':
+    _job = main()
+    # ---- from here on this process is one `aws` call (a worker) ----
+    _entry = _become_the_call(_job)
+    sys.excepthook = _excepthook
+    with open(_entry, 'rb') as _f:
+        _code = compile(_f.read(), _entry, 'exec')
+    _main = type(sys)('__main__')
+    _main.__file__ = _entry
+    _main.__builtins__ = __builtins__
+    sys.modules['__main__'] = _main
+    del _job, _f
+    exec(_code, _main.__dict__)
