@@ -28,12 +28,14 @@ const USAGE = `harness <verb> [options]
       --deploy-dir PATH      run your own checkout of the deployment repo instead of the fixture
       --manifest PATH        its harness.yaml, when not at the deploy dir's root
       --aws-cli PATH         the aws CLI the scripts run (default: first aws on PATH)
+      --cold-cli             start the aws CLI afresh for every call (default: warm, one resident
+                             CLI process per run forks per call; env HARNESS_COLD_CLI=1)
       --repeat N             run each scenario N times, each on a fresh topology, and compare the
                              outcomes (addresses and timings aside): exit 1 unless every run passed
                              with the same result for every check (e.g. isolation's probe matrix)
   up [--deploy VERSION]      start the seeded topology in the background (AWS edge on :4566 when
                              free), optionally run deploy-all.sh VERSION; writes .harness/env
-      --port N  --time-scale N  --deploy-dir PATH  --manifest PATH  --runtime R  --foreground
+      --port N  --time-scale N  --deploy-dir PATH  --manifest PATH  --runtime R  --cold-cli  --foreground
   down                       stop what \`up\` started and remove its processes
   status                     the running topology: endpoint, services, deployments, tasks
   token [--user U] [--expired] [--not-before] [--id]
@@ -113,6 +115,7 @@ async function scenarioVerb(args: string[]): Promise<number> {
       'deploy-dir': { type: 'string' },
       manifest: { type: 'string' },
       'aws-cli': { type: 'string' },
+      'cold-cli': { type: 'boolean' },
       network: { type: 'string' },
       repeat: { type: 'string' },
     },
@@ -226,6 +229,7 @@ function scenarioEnv(values: Record<string, unknown>): Record<string, string> {
     throw e;
   }
   if (values['aws-cli']) env.HARNESS_AWS_CLI = path.resolve(String(values['aws-cli']));
+  if (values['cold-cli']) env.HARNESS_COLD_CLI = '1';
   if (values.network) {
     if (!['netns', 'loopback', 'auto'].includes(String(values.network))) fail(`--network ${values.network}: use netns, loopback or auto`);
     env.HARNESS_NETWORK = String(values.network);
@@ -308,6 +312,7 @@ async function upVerb(args: string[]): Promise<number> {
       'deploy-dir': { type: 'string' },
       manifest: { type: 'string' },
       'aws-cli': { type: 'string' },
+      'cold-cli': { type: 'boolean' },
       network: { type: 'string' },
       foreground: { type: 'boolean' },
     },

@@ -45,6 +45,8 @@ import { loadManifest, type LoadedManifest } from '../manifest/load.ts';
 import type { AnthropicHost, SurrealHost } from '../manifest/schema.ts';
 import { stubEnvironment } from './stub-env.ts';
 import { prepareCliEnvironment, writeEnvFile } from './cli-env.ts';
+import { coldCliRequested, startWarmCli, warmSocketPath, type AwsCliMode } from './warm-cli.ts';
+import { scriptEnvironment } from './run-script.ts';
 import { newRunId, runDirOf, writeRunLock, removeRunLock, harnessHome, type RunLock } from './run-id.ts';
 import { cleanupLeftovers } from './cleanup.ts';
 import { writeTaskLogs } from '../report/logs.ts';
@@ -65,6 +67,8 @@ export interface HarnessOptions {
   account?: string;
   /** the real aws CLI the scripts' `aws` wrapper runs (default: first on PATH) */
   awsCli?: string;
+  /** run every aws call with the cold CLI (default: warm, see warm-cli.ts; env HARNESS_COLD_CLI=1) */
+  coldCli?: boolean;
   home?: string;
   kind?: RunLock['kind'];
   /** VPC fabric: 'auto' (default; env HARNESS_NETWORK) = netns when root + ip netns + nft work, else loopback */
@@ -104,6 +108,9 @@ export interface StartedHarness extends AsyncDisposable {
   dns: { host: string; port: number };
   runtime: TaskRuntime;
   runtimeReason: string;
+  /** whether the scripts' `aws` calls run warm (a resident CLI process) or cold, and why */
+  awsCliMode: AwsCliMode['mode'];
+  awsCliModeReason: string;
   fabric: TaskNetwork;
   scheduler: EcsScheduler;
   account: string;
@@ -383,7 +390,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     scheduler.start();
     cleanups.push(() => scheduler.stop());
 
-    const cliEnv = await prepareCliEnvironment({ runDir, endpoint: localstack?.endpoint ?? awsEndpoint, region, timeScale: clock.timeScale, account, awsCli: opts.awsCli });
+    const coldCli = opts.coldCli ?? coldCliRequested();
+    const warmSocket = coldCli ? undefined : warmSocketPath(runDir, runId);
+    const cliEnv = await prepareCliEnvironment({ runDir, endpoint: localstack?.endpoint ?? awsEndpoint, region, timeScale: clock.timeScale, account, awsCli: opts.awsCli, warmSocket });
     const envFile = path.join(runDir, 'env');
     const exported = {
       ...cliEnv,
@@ -401,6 +410,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       ...edgeEnv,
     };
     writeEnvFile(envFile, exported);
+    const awsCliMode: AwsCliMode = warmSocket
+      ? await startWarmCli({ runId, runDir, awsCli: cliEnv.HARNESS_AWS_CLI!, socket: warmSocket, env: scriptEnvironment(exported), log })
+      : { mode: 'cold', reason: '--cold-cli / HARNESS_COLD_CLI' };
+    if (awsCliMode.warm) cleanups.push(() => awsCliMode.warm!.stop());
     events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, network: network.mode, networkReason: network.reason, surrealdb: surreal?.kind ?? 'none in the manifest', localstack: localstack?.reason ?? 'not used', anthropic: anthropic?.summary ?? (anthropicHost ? 'not started' : 'none in the manifest'), timeScale: clock.timeScale, deployDir: manifest.deployDir, manifest: manifest.file });
 
     // Ctrl-C or a kill during a scenario/benchmark still tears everything down (`up` has its own handler)
@@ -430,6 +443,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       dns,
       runtime,
       runtimeReason,
+      awsCliMode: awsCliMode.mode,
+      awsCliModeReason: awsCliMode.reason,
       fabric,
       scheduler,
       account,

@@ -64,7 +64,8 @@ export class Scenario {
     }
     const h = await startHarness({ ...optionsFromEnv(), ...opts, kind: 'scenario' });
     const cli = describeAwsCli(h.cliEnv.HARNESS_AWS_CLI!);
-    const s = new Scenario(name, h, `${cli.version} (${cli.bin})`);
+    const s = new Scenario(name, h, `${cli.version} (${h.awsCliMode}; ${cli.bin})`);
+    if (h.awsCliMode === 'cold') s.notes.push(`aws CLI cold: ${h.awsCliModeReason}`);
     // says which fabric runs and, when security groups are not enforced, that isolation is unverified
     s.notes.push(`network: ${h.networkReason}`);
     s.notes.push(h.anthropic ? h.anthropic.summary : 'Anthropic API stand-in: not started (see the run log)');
