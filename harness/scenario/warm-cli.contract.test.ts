@@ -21,6 +21,8 @@ import { findAwsClis, type AwsCli } from './aws-cli.ts';
 import { prepareCliEnvironment, resolveAwsCli } from './cli-env.ts';
 import { scriptEnvironment } from './run-script.ts';
 import { pythonOf, startWarmCli, warmSocketPath, type WarmCli } from './warm-cli.ts';
+import { cleanupLeftovers } from './cleanup.ts';
+import { newRunId, runDirOf, writeRunLock } from './run-id.ts';
 
 const IMAGE = '123456789012.dkr.ecr.us-west-1.amazonaws.com/web:v1';
 const clis = (
@@ -265,5 +267,77 @@ describe.each(clis.map((c) => [`${c.major} ${c.version}`, c] as [string, AwsCli]
     expect(fs.statSync(warm.socket).isSocket()).toBe(true);
     const refused = await sh('aws ecs list-clusters --output text', env, tmp);
     expect(refused).toEqual(okBefore);
+  }, 120_000);
+});
+
+describe.skipIf(clis.length === 0)('warm aws CLI leftovers', () => {
+  const cli = clis[0]!;
+
+  async function startFor(runId: string, home: string) {
+    const runDir = runDirOf(runId, home);
+    const socket = warmSocketPath(runDir, runId);
+    const cliEnv = await prepareCliEnvironment({ runDir, endpoint: edge.url, region: TEST_REGION, timeScale: 0.01, awsCli: cli.bin, warmSocket: socket });
+    const env = scriptEnvironment({ ...cliEnv, HARNESS_RUN_ID: runId });
+    return { runDir, env };
+  }
+
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  async function until(cond: () => boolean, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return cond();
+  }
+
+  it('the leftover cleanup kills a killed run’s server and the call it was running', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'harness-home-'));
+    const runId = newRunId();
+    const { runDir, env } = await startFor(runId, home);
+    const owner = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => owner.on('exit', r));
+    writeRunLock(runDir, { runId, pid: owner.pid!, startedAt: new Date().toISOString(), kind: 'scenario' });
+    const mode = await startWarmCli({ runId, runDir, awsCli: cli.bin, socket: warmSocketPath(runDir, runId), env });
+    const server = mode.warm!;
+    const call = spawn(path.join(runDir, 'bin', 'aws'), ['ecs', 'list-clusters', '--endpoint-url', hole.url, '--cli-read-timeout', '60'], { env, stdio: 'ignore' });
+    try {
+      expect(await until(() => hole.open.size === 1, 30_000)).toBe(true);
+      const r = await cleanupLeftovers(home);
+      expect(r.processes).toBeGreaterThanOrEqual(1);
+      expect(await until(() => !alive(server.pid), 5_000)).toBe(true);
+      expect(await until(() => hole.open.size === 0, 5_000)).toBe(true);
+    } finally {
+      call.kill('SIGKILL');
+      await server.stop();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('a server whose harness process was killed exits by itself (and removes its socket)', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'harness-home-'));
+    const runId = newRunId();
+    const { runDir, env } = await startFor(runId, home);
+    const socket = warmSocketPath(runDir, runId);
+    // a harness process of its own that starts the server, then is SIGKILLed
+    const script = `import { startWarmCli } from ${JSON.stringify(path.resolve('harness/scenario/warm-cli.ts'))};
+      const m = await startWarmCli(${JSON.stringify({ runId, runDir, awsCli: cli.bin, socket, env })});
+      console.log(m.warm ? m.warm.pid : 'cold ' + m.reason); setInterval(() => {}, 1000);`;
+    const harness = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const pid = Number(await new Promise<string>((r) => harness.stdout.once('data', (d) => r(String(d).trim()))));
+      expect(pid).toBeGreaterThan(0);
+      expect(fs.existsSync(socket)).toBe(true);
+      harness.kill('SIGKILL');
+      expect(await until(() => !alive(pid), 5_000)).toBe(true);
+      expect(fs.existsSync(socket)).toBe(false);
+    } finally {
+      harness.kill('SIGKILL');
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   }, 120_000);
 });
