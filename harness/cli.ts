@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatDoctor, fixWithApt, runDoctor } from './scenario/doctor.ts';
+import { fixPlan, formatDoctor, formatFixOutcome, fixWithApt, runDoctor } from './scenario/doctor.ts';
 import { compareRepeats, formatRepeatVerdict, formatSummary, type ScenarioReport } from './scenario/report.ts';
 import { harnessHome, pidAlive } from './scenario/run-id.ts';
 import { cleanupLeftovers } from './scenario/cleanup.ts';
@@ -340,7 +340,8 @@ async function upVerb(args: string[]): Promise<number> {
     const cur = readCurrent();
     if (cur && cur.pid === child.pid) {
       process.stdout.write(fs.readFileSync(logFile, 'utf8'));
-      return 0;
+      // the topology stays up to look at, but a failed deploy is not a success
+      return cur.deployFailed ? 1 : 0;
     }
     const done = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
     if (done !== undefined) {

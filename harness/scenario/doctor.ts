@@ -157,13 +157,51 @@ export function formatDoctor(checks: DoctorCheck[]): string {
     return c.level === 'ok' ? l : `${l}\n          → ${c.fix}`;
   });
   const blocking = checks.filter((c) => c.required && c.level === 'missing');
-  lines.push(blocking.length ? `  ${blocking.length} required item(s) missing: the harness cannot run until they are fixed (harness doctor --fix installs Debian packages as root).` : '  ready.');
+  const optional = fixPlan(checks, false).optional;
+  lines.push(
+    blocking.length
+      ? `  ${blocking.length} required item(s) missing: the harness cannot run until they are fixed (harness doctor --fix installs Debian packages as root).`
+      : `  ready.${optional.length ? ` Optional: \`harness doctor --fix --all\` installs ${optional.map((o) => o.pkg).join(' ')}.` : ''}`,
+  );
   return lines.join('\n');
+}
+
+/** What `doctor --fix` (required items) or `--fix --all` (optional ones too) would do. */
+export interface FixPlan {
+  /** Debian packages it installs */
+  install: string[];
+  /** Debian packages of optional items it leaves out (without --all), with what each is for */
+  optional: { pkg: string; item: string }[];
+  /** items no package fixes (or already installed and still not ok): what to do, one line each */
+  manual: string[];
+}
+
+export function fixPlan(checks: DoctorCheck[], all: boolean): FixPlan {
+  const notOk = checks.filter((c) => c.level !== 'ok');
+  const uniq = (xs: string[]) => [...new Set(xs)];
+  return {
+    install: uniq(notOk.filter((c) => c.aptPackage && (all || c.required)).map((c) => c.aptPackage!)),
+    optional: all ? [] : notOk.filter((c) => c.aptPackage && !c.required).map((c) => ({ pkg: c.aptPackage!, item: c.name })),
+    manual: notOk.filter((c) => !c.aptPackage && c.fix).map((c) => `${c.name}: ${c.fix}`),
+  };
+}
+
+/** The lines `doctor --fix [--all]` prints about what it installed, left out and cannot do. */
+export function formatFixOutcome(plan: FixPlan, installed: string[], all: boolean): string[] {
+  const lines: string[] = [];
+  if (installed.length) lines.push(`installed: ${installed.join(' ')}`);
+  else if (plan.install.length === 0) lines.push(all ? 'nothing to install: no missing item has a Debian package.' : 'nothing required is missing: nothing to install.');
+  if (plan.optional.length) {
+    lines.push(`optional, not installed: ${plan.optional.map((o) => `${o.pkg} (${o.item})`).join(', ')}`);
+    lines.push(`  \`harness doctor --fix --all\` installs them too: apt-get install -y ${plan.optional.map((o) => o.pkg).join(' ')}`);
+  }
+  if (plan.manual.length) lines.push('no package fixes these; by hand:', ...plan.manual.map((m) => `  ${m}`));
+  return lines;
 }
 
 /** As root on Debian: installs the Debian packages of missing checks (required ones, or all with `all`). */
 export function fixWithApt(checks: DoctorCheck[], all: boolean): string[] {
-  const pkgs = checks.filter((c) => c.level !== 'ok' && c.aptPackage && (all || c.required)).map((c) => c.aptPackage!);
+  const pkgs = fixPlan(checks, all).install;
   if (pkgs.length === 0) return [];
   if (!(typeof process.getuid === 'function' && process.getuid() === 0) || !has('apt-get')) {
     throw new Error(`install as root: apt-get install -y ${pkgs.join(' ')}`);
