@@ -49,8 +49,9 @@ const USAGE = `harness <verb> [options]
   init [--deploy-dir D] [--force] [--manifest PATH]   draft harness.yaml from a deployment repo
   report [run-id]            print the path of a run's report.html (default: the newest run) and
                              open it with xdg-open where a desktop exists (--no-open: don't)
-  doctor [--fix]             preflight: aws CLIs, Node, curl, root/netns, nftables, Docker, QEMU;
-                             --fix installs missing Debian packages (as root)
+  doctor [--fix] [--all]     preflight: aws CLIs, Node, curl, root/netns, nftables, Docker, QEMU;
+                             --fix installs the Debian packages of missing required items (as root)
+                             and says what it left out; --all (implies --fix) the optional ones too
 
 scenarios: ${listScenarios().join(', ')}`;
 
@@ -280,6 +281,8 @@ interface Current {
   envFile: string;
   awsEndpoint: string;
   deployed?: string;
+  /** `up --deploy`: the script failed or a service it touched did not reach a steady state (one line) */
+  deployFailed?: string;
 }
 
 const currentFile = () => path.join(harnessHome(), 'current.json');
@@ -379,9 +382,11 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   let deployed: string | undefined;
+  let deployFailed: string | undefined;
   if (values.deploy) {
     const [script, ...args] = h.manifest.commands.deployAll.split(/\s+/).map((w) => w.replace('{version}', String(values.deploy)));
     process.stdout.write(`running ${script} ${args.join(' ')} …\n`);
+    const fromSeq = h.events.all().length;
     const r = await runScript({
       script: path.join(h.deployDir, script!),
       args,
@@ -390,11 +395,20 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
       logFile: path.join(h.runDir, 'scripts', 'up-deploy-all.log'),
     });
     process.stdout.write(`${script} ${args.join(' ')} exited ${r.exitCode} (${(r.durationMs / 1000).toFixed(1)} s); log: ${path.join(h.runDir, 'scripts', 'up-deploy-all.log')}\n`);
-    if (r.exitCode === 0) deployed = values.deploy;
+    // exit 0 is not the end of a deploy (a services-stable wait returns 0 after a rollback):
+    // wait until the services it touched are steady or failed, and say which
+    const { awaitDeployOutcome } = await import('./scenario/deploy-outcome.ts');
+    process.stdout.write('waiting for the services the deploy touched to be steady or failed …\n');
+    const o = await awaitDeployOutcome({ store: h.stores.ecs, events: h.events, scaledMs: (x) => h.clock.scaledMs(x) }, fromSeq, { label: `deploy ${values.deploy}` });
+    process.stdout.write(o.lines.join('\n') + '\n');
+    if (r.exitCode !== 0) deployFailed = `${script} ${args.join(' ')} exited ${r.exitCode}`;
+    else if (!o.ok) deployFailed = o.lines.at(-1);
+    else deployed = values.deploy;
+    if (deployFailed) process.stdout.write(`DEPLOY FAILED: ${deployFailed} (the topology stays up to investigate; \`harness down\` stops it)\n`);
   }
   const envCopy = path.join(harnessHome(), 'env');
   fs.copyFileSync(h.envFile, envCopy);
-  const cur: Current = { runId: h.runId, pid: process.pid, runDir: h.runDir, envFile: envCopy, awsEndpoint: h.awsEndpoint, deployed };
+  const cur: Current = { runId: h.runId, pid: process.pid, runDir: h.runDir, envFile: envCopy, awsEndpoint: h.awsEndpoint, deployed, ...(deployFailed ? { deployFailed } : {}) };
   process.stdout.write(
     [
       `escher-harness is up (run ${h.runId}, pid ${process.pid}, runtime ${h.runtime.name}, time scale ${h.clock.timeScale})`,
@@ -403,7 +417,7 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
       `  network        ${h.networkReason}`,
       `  SurrealDB      ${h.surreal ? `${h.surreal.url} (${h.surreal.hostname}): ${h.surreal.kind}` : 'none in the manifest'}`,
       `  Anthropic API  ${h.anthropic ? h.anthropic.summary.replace(/^Anthropic API stand-in: /, '') : 'none (see the log)'}`,
-      `  deploy dir     ${h.deployDir}${deployed ? ` (deployed ${deployed})` : ''}`,
+      `  deploy dir     ${h.deployDir}${deployed ? ` (deployed ${deployed})` : deployFailed ? ` (deploy ${values.deploy} FAILED: ${deployFailed})` : ''}`,
       `  manifest       ${h.manifest.file}`,
       '',
       '  source .harness/env && aws ecs list-clusters && aws ecs list-services --cluster <cluster>',
@@ -590,14 +604,17 @@ async function execVerb(args: string[]): Promise<number> {
 async function doctorVerb(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { fix: { type: 'boolean' }, all: { type: 'boolean' } } });
   let checks = await runDoctor();
-  if (values.fix) {
+  const all = !!values.all; // --all: --fix, optional items too
+  if (values.fix || all) {
+    const plan = fixPlan(checks, all);
+    let installed: string[] = [];
     try {
-      const installed = fixWithApt(checks, !!values.all);
-      if (installed.length) process.stdout.write(`installed: ${installed.join(' ')}\n`);
+      installed = fixWithApt(checks, all);
     } catch (e) {
       process.stdout.write(`cannot fix here: ${(e as Error).message}\n`);
     }
-    checks = await runDoctor();
+    process.stdout.write(formatFixOutcome(plan, installed, all).join('\n') + '\n');
+    if (installed.length) checks = await runDoctor();
   }
   process.stdout.write('harness doctor\n' + formatDoctor(checks) + '\n');
   return checks.some((c) => c.required && c.level === 'missing') ? 1 : 0;
