@@ -141,6 +141,17 @@ describe('report.html', () => {
     expect(html).toMatch(/\d+ failed tasks <tspan/);
   });
 
+  it('a long run stays bounded: 150 000 API calls make one tick per pixel, the calls table stops at 400 rows', () => {
+    const run = passingRun();
+    const start = run.timeline.find((e) => e.type === 'script.start')!;
+    const calls = Array.from({ length: 150_000 }, (_, i) => ({ t: start.t + 1 + (i % 15_000), seq: start.seq + (i + 1) / 1e6, type: 'api.call', service: 'ecs', operation: 'DescribeServices', status: 200, input: {} }));
+    const t0 = performance.now();
+    const html = renderReportHtml({ ...run, timeline: [...run.timeline, ...calls] });
+    expect(performance.now() - t0).toBeLessThan(15_000);
+    expect(html.length).toBeLessThan(3_000_000);
+    expect(html).toContain('… 149');
+  });
+
   it('writeReport writes report.html beside junit.xml, and the summary ends with its path', () => {
     const dir = tmp();
     const run = failingRun(dir);

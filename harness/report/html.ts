@@ -315,9 +315,20 @@ function timelineChart(m: RunModel, rel: Rel, w: Window): { svg: string; unchang
     if (calls.length) {
       const bad = calls.filter((c) => c.status >= 400).length;
       body.push(`<text class="lbl" x="8" y="${y + 13}">API calls: ${calls.length}${bad ? `, <tspan style="fill:#cf222e">${bad} failed</tspan>` : ''}</text>`);
+      // one tick per pixel column (a long run makes thousands of calls), red when one of them failed
+      const columns = new Map<number, ApiCall[]>();
       for (const c of calls) {
-        const err = c.status >= 400;
-        body.push(`<rect x="${x(c.t).toFixed(1)}" y="${y + (err ? 2 : 5)}" width="${err ? 2.5 : 1.2}" height="${err ? 14 : 9}" fill="${err ? '#cf222e' : '#8c959f'}"><title>${esc(`${rel(c.t)} ${c.service}.${c.operation} → ${c.status}${c.error ? ` ${c.error}: ${c.message ?? ''}` : ''}`)}</title></rect>`);
+        const px = Math.round(x(c.t) * 2) / 2;
+        const col = columns.get(px);
+        if (col) col.push(c);
+        else columns.set(px, [c]);
+      }
+      for (const [px, cs] of columns) {
+        const errs = cs.filter((c) => c.status >= 400);
+        const err = errs.length > 0;
+        const line = (c: ApiCall) => `${rel(c.t)} ${c.service}.${c.operation} → ${c.status}${c.error ? ` ${c.error}: ${c.message ?? ''}` : ''}`;
+        const tip = [...errs, ...cs.filter((c) => c.status < 400)].slice(0, 8).map(line).join('\n') + (cs.length > 8 ? `\n… ${cs.length - 8} more` : '');
+        body.push(`<rect x="${px.toFixed(1)}" y="${y + (err ? 2 : 5)}" width="${err ? 2.5 : 1.2}" height="${err ? 14 : 9}" fill="${err ? '#cf222e' : '#8c959f'}"><title>${esc(tip)}</title></rect>`);
       }
       y += ROW;
     }
