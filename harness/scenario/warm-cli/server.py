@@ -116,23 +116,29 @@ _LOADER_METHODS = ('list_available_services', 'determine_latest_version', 'list_
                    'load_service_model', 'load_data_with_path', 'load_data')
 
 
-class _Rehearsal:
-    """Watches the shared Loader while the rehearsal fills it: each outermost Loader call, the
-    cache entries it added and what they were right after it (as JSON text). Code outside the
-    Loader may change loaded data in place (botocore's endpoint resolver completes the entries
-    of endpoints.json it resolves): such a group of entries is loaded again by a fresh Loader,
-    so each call starts from exactly what a cold `aws` would read from disk."""
+class _Watch:
+    """Watches the shared Loader while a rehearsal step fills it: each outermost Loader call,
+    the cache entries it added, and each new dict or list they hold as it was right after that
+    call (JSON text; an object held by several entries once). Code outside the Loader may change
+    loaded data in place (botocore's endpoint resolver completes the entries of endpoints.json it
+    resolves): the entries of such a call are loaded again by a fresh Loader, so each `aws` call
+    starts from exactly what a cold `aws` would read from disk."""
 
     def __init__(self, loader, json_mod):
-        self.loader, self.json, self.depth, self.groups, self.known = loader, json_mod, 0, [], set()
+        self.loader, self.json, self.depth, self.groups, self.objects = loader, json_mod, 0, [], {}
+        self.known = set(loader._cache)
         for name in _LOADER_METHODS:
             setattr(loader, name, self._watch(name, getattr(loader, name)))
 
     def _dump(self, value):
         try:
-            return self.json.dumps(value)
+            return self.json.dumps(value, check_circular=False)
         except (TypeError, ValueError):
             return None
+
+    @staticmethod
+    def _parts(value):
+        return [v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, (dict, list))]
 
     def _watch(self, name, method):
         def watched(*args, **kwargs):
@@ -146,20 +152,26 @@ class _Rehearsal:
                     new = [k for k in cache if k not in self.known]
                     if new:
                         self.known.update(new)
-                        self.groups.append((name, args, kwargs, {k: self._dump(cache[k]) for k in new}))
+                        group = len(self.groups)
+                        self.groups.append((name, args, kwargs, new))
+                        for k in new:
+                            for obj in self._parts(cache[k]):
+                                if id(obj) not in self.objects:
+                                    self.objects[id(obj)] = (obj, self._dump(obj), group)
         return watched
 
-    def finish(self, create_fresh_loader, path):
+    def end(self, create_fresh_loader, path):
+        """Stops watching; reloads what was changed after loading."""
         loader = self.loader
         for name in _LOADER_METHODS:
             delattr(loader, name)
-        for name, args, kwargs, dumps in self.groups:
-            if all(d is not None and self._dump(loader._cache[k]) == d for k, d in dumps.items()):
-                continue
+        changed = sorted({g for obj, dump, g in self.objects.values() if dump is None or self._dump(obj) != dump})
+        for g in changed:
+            name, args, kwargs, keys = self.groups[g]
             fresh = create_fresh_loader(path)
             getattr(fresh, name)(*args, **kwargs)
-            for k, d in dumps.items():
-                if k in fresh._cache and (d is None or self._dump(fresh._cache[k]) == d):
+            for k in keys:
+                if k in fresh._cache:
                     loader._cache[k] = fresh._cache[k]
                 else:
                     del loader._cache[k]  # not reproducible: each call loads it itself
@@ -213,82 +225,100 @@ def _share_event_aliases(hooks_mod):
     aliaser._alias_event_name = _alias_event_name
 
 
-def _warm_up(services):
-    """Imports the CLI and fills a Loader by the CLI's own calls; returns (data_path, loader)."""
-    environ_before = dict(os.environ)
-    import json
-    import awscli
-    import awscli.clidriver
-    import botocore.hooks
-    import botocore.session
+class _Warm:
+    """The warm state: the CLI imported, one rehearsal session of it, and the shared Loader.
 
-    _share_kwargs_checks(botocore.hooks)
-    _share_event_aliases(botocore.hooks)
+    The rehearsal runs the CLI's own code up to (not including) a request: the driver, its
+    command table and top-level arguments, then per emulated service its commands, a client,
+    its waiters and paginators. Only the Loader (the models read from disk) is kept for calls;
+    the rehearsal's session and clients are never handed to a call."""
 
-    awscli_data_dir = os.path.join(os.path.dirname(os.path.abspath(awscli.__file__)), 'data')
-    saved = os.environ.get('AWS_DATA_PATH')
-    os.environ.clear()
-    os.environ.update(environ_before)
-    mirrored = _awscli_data_path(awscli_data_dir)
-    if saved is not None:
-        os.environ['AWS_DATA_PATH'] = saved
-    if mirrored != saved:
-        raise RuntimeError('awscli set AWS_DATA_PATH to %r, the server computes %r: this CLI is not one the server knows' % (saved, mirrored))
+    def __init__(self, services):
+        import json
+        self.json = json
+        environ_before = dict(os.environ)
+        import awscli
+        import awscli.clidriver
+        import botocore.hooks
+        import botocore.session
+        self.version = awscli.__version__
 
-    original_create_loader = botocore.session.create_loader
-    state = {'path': None, 'loader': None, 'handed_out': False, 'rehearsing': True}
+        awscli_data_dir = os.path.join(os.path.dirname(os.path.abspath(awscli.__file__)), 'data')
+        saved = os.environ.get('AWS_DATA_PATH')
+        os.environ.clear()
+        os.environ.update(environ_before)
+        mirrored = _awscli_data_path(awscli_data_dir)
+        if saved is not None:
+            os.environ['AWS_DATA_PATH'] = saved
+        if mirrored != saved:
+            raise RuntimeError('awscli set AWS_DATA_PATH to %r, the server computes %r: this CLI is not one the server knows' % (saved, mirrored))
 
-    def create_loader(search_path_string=None):
-        if state['rehearsing']:
-            # the rehearsal's first session: this Loader is the one calls will share
-            if state['loader'] is None:
-                loader = original_create_loader(search_path_string)
-                state['path'], state['loader'] = search_path_string, loader
-                state['rehearsal'] = _Rehearsal(loader, json)
-                return loader
-            return original_create_loader(search_path_string)
+        _share_kwargs_checks(botocore.hooks)
+        _share_event_aliases(botocore.hooks)
+
+        self.path, self.loader, self.handed_out, self.rehearsing = None, None, False, True
+        self.original_create_loader = botocore.session.create_loader
+        botocore.session.create_loader = self._create_loader
+
+        self.watch = None
+        self.driver = awscli.clidriver.create_clidriver()
+        self.session = self.driver.session
+        self.session.get_component('data_loader')
+        if self.loader is None:
+            raise RuntimeError('the CLI session did not create its Loader through botocore.session.create_loader')
+        self.table = {}
+        self.watch = _Watch(self.loader, json)
+        self._attempt('command table', lambda: self.table.update(self.driver._get_command_table()))
+        self._attempt('top-level arguments', self.driver._get_argument_table)
+        available = set(self.session.get_available_services())
+        self.watch.end(self.original_create_loader, self.path)
+        self.watch = None
+        self.rehearsing = False
+        self.pending = [svc for svc in services if svc in available]
+
+    def _create_loader(self, search_path_string=None):
+        if self.rehearsing and self.loader is None:
+            # the rehearsal session's Loader: the one calls will share
+            self.path = search_path_string
+            self.loader = self.original_create_loader(search_path_string)
+            return self.loader
         # a call: the warm Loader once (one session's worth), for the data path it was filled with
-        if not state['handed_out'] and state['loader'] is not None and search_path_string == state['path']:
-            state['handed_out'] = True
-            return state['loader']
-        return original_create_loader(search_path_string)
+        if not self.rehearsing and not self.handed_out and self.loader is not None and search_path_string == self.path:
+            self.handed_out = True
+            return self.loader
+        return self.original_create_loader(search_path_string)
 
-    botocore.session.create_loader = create_loader
-
-    driver = awscli.clidriver.create_clidriver()
-    session = driver.session
-    session.get_component('data_loader')
-    loader = state['loader']
-    if loader is None:
-        raise RuntimeError('the CLI session did not create its Loader through botocore.session.create_loader')
-
-    def attempt(what, fn, quiet=()):
+    def _attempt(self, what, fn, quiet=()):
         try:
             fn()
         except Exception as e:  # a changed private API, a service without waiters: less warm, still right
             if type(e).__name__ not in quiet:
                 _log('rehearsal: %s: %s: %s' % (what, type(e).__name__, str(e)[:200]))
 
-    table = {}
-    attempt('command table', lambda: table.update(driver._get_command_table()))
-    attempt('top-level arguments', driver._get_argument_table)
-    available = set(session.get_available_services())
-    for svc in services:
-        if svc not in available:
-            continue
-        if svc in table:
-            attempt(svc + ' commands', table[svc]._get_command_table)
-        attempt(svc + ' client', lambda: session.create_client(
-            svc, region_name='us-east-1', endpoint_url='http://127.0.0.1:9',
-            aws_access_key_id='AKIAWARMUP', aws_secret_access_key='warm-up-not-a-key'))
-        attempt(svc + ' waiters', lambda: session.get_waiter_model(svc), quiet=('UnknownServiceError', 'DataNotFoundError'))
-        attempt(svc + ' paginators', lambda: session.get_paginator_model(svc), quiet=('UnknownServiceError', 'DataNotFoundError'))
-
-    # nothing the rehearsal did may have changed what a cold call would load
-    state.pop('rehearsal').finish(original_create_loader, state['path'])
-    state['rehearsing'] = False
-    del driver, session, table
-    return state
+    def step(self):
+        """Rehearses the next service; False when there is none left."""
+        if not self.pending:
+            return False
+        svc = self.pending.pop(0)
+        self.rehearsing = True
+        self.watch = _Watch(self.loader, self.json)
+        try:
+            if svc in self.table:
+                self._attempt(svc + ' commands', self.table[svc]._get_command_table)
+            self._attempt(svc + ' client', lambda: self.session.create_client(
+                svc, region_name='us-east-1', endpoint_url='http://127.0.0.1:9',
+                aws_access_key_id='AKIAWARMUP', aws_secret_access_key='warm-up-not-a-key'))
+            missing = ('UnknownServiceError', 'DataNotFoundError')
+            self._attempt(svc + ' waiters', lambda: self.session.get_waiter_model(svc), quiet=missing)
+            self._attempt(svc + ' paginators', lambda: self.session.get_paginator_model(svc), quiet=missing)
+        finally:
+            # nothing the rehearsal did may change what a cold call would load
+            self.watch.end(self.original_create_loader, self.path)
+            self.watch = None
+            self.rehearsing = False
+        if not self.pending:
+            self.driver = self.session = self.table = None
+        return True
 
 
 # ---------------------------------------------------------------- wire format
@@ -586,22 +616,26 @@ def _excepthook(etype, value, tb):
 
 
 def main():
+    started = time.monotonic()
     opts = _parse_args(sys.argv[1:])
 
     global SERVER_INTERPRETER_SETTINGS, MAJOR
     SERVER_INTERPRETER_SETTINGS = _interpreter_settings(dict(os.environb))
     services = [s for s in opts['services'].split(',') if s]
-    warm = _warm_up(services)
-    import awscli
-    MAJOR = int(awscli.__version__.split('.')[0])
+    warm = _Warm(services)
+    MAJOR = int(warm.version.split('.')[0])
     global _PRCTL
     _PRCTL = _load_prctl()
     import threading
     if threading.active_count() != 1:
         raise SystemExit('warm aws server: importing the CLI started threads; forking is not safe')
+    rehearsed = ','.join(warm.pending) or 'nothing'
+    while warm.step():
+        pass
     import gc
     gc.collect()
     gc.freeze()  # the warm objects stay out of every worker's collections (fewer copied pages)
+    _log('aws-cli %s warm after %.2f s (cpu %.2f s): imports, and a rehearsal of %s' % (warm.version, time.monotonic() - started, time.process_time(), rehearsed))
     return serve(opts, warm)
 
 
