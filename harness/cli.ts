@@ -401,10 +401,12 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
     process.stdout.write('waiting for the services the deploy touched to be steady or failed …\n');
     const o = await awaitDeployOutcome({ store: h.stores.ecs, events: h.events, scaledMs: (x) => h.clock.scaledMs(x) }, fromSeq, { label: `deploy ${values.deploy}` });
     process.stdout.write(o.lines.join('\n') + '\n');
-    if (r.exitCode !== 0) deployFailed = `${script} ${args.join(' ')} exited ${r.exitCode}`;
-    else if (!o.ok) deployFailed = o.lines.at(-1);
+    if (r.exitCode !== 0) {
+      deployFailed = `${script} ${args.join(' ')} exited ${r.exitCode}`;
+      process.stdout.write(`deploy ${values.deploy} FAILED: ${deployFailed}\n`);
+    } else if (!o.ok) deployFailed = o.failure;
     else deployed = values.deploy;
-    if (deployFailed) process.stdout.write(`DEPLOY FAILED: ${deployFailed} (the topology stays up to investigate; \`harness down\` stops it)\n`);
+    if (deployFailed) process.stdout.write('the topology stays up to investigate the failed deploy; `harness down` stops it\n');
   }
   const envCopy = path.join(harnessHome(), 'env');
   fs.copyFileSync(h.envFile, envCopy);

@@ -41,6 +41,7 @@ describe('up --deploy: the deploy is over when its services are steady or failed
     expect(o.ok).toBe(false);
     expect(o.services[0]!.detail).toMatch(/^the circuit breaker failed deployment ecs-svc\/\d+ and rolled back to ecs-svc\/\d+ \(app:1\): \(service web\) \(deployment ecs-svc\/\d+\) deployment failed: tasks failed to start\.$/);
     expect(o.lines.at(-1)).toBe('deploy v2 FAILED: 1 of 1 service(s) failed (web)');
+    expect(o.failure).toBe('1 of 1 service(s) failed (web)');
   });
 
   it('without the breaker a crash loop has failed once ECS says it is unable to consistently start tasks', async () => {

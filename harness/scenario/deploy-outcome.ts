@@ -15,6 +15,8 @@ export interface DeployOutcome {
   services: ServiceOutcome[];
   /** the lines to print: one per service, then the verdict */
   lines: string[];
+  /** when it failed: `1 of 5 service(s) failed (web)` */
+  failure?: string;
 }
 
 const revision = (arn: string | undefined) => (arn ? arn.split('/').pop()! : '(none)');
@@ -72,12 +74,9 @@ export async function awaitDeployOutcome(
   const failed = services.filter((s) => s.state === 'failed');
   const width = Math.max(...services.map((s) => s.service.length));
   const lines = services.map((s) => `  ${s.service.padEnd(width)}  ${s.state === 'steady' ? 'steady' : 'FAILED'}: ${s.detail}`);
-  lines.push(
-    failed.length
-      ? `${label} FAILED: ${failed.length} of ${services.length} service(s) failed (${failed.map((s) => s.service).join(', ')})`
-      : `${label}: all ${services.length} service(s) steady`,
-  );
-  return { ok: failed.length === 0, services, lines };
+  const failure = failed.length ? `${failed.length} of ${services.length} service(s) failed (${failed.map((s) => s.service).join(', ')})` : undefined;
+  lines.push(failure ? `${label} FAILED: ${failure}` : `${label}: all ${services.length} service(s) steady`);
+  return { ok: !failure, services, lines, ...(failure ? { failure } : {}) };
 }
 
 /** steady, failed, or undefined (still in progress). */
