@@ -29,15 +29,18 @@ export function seedUserPools(store: CognitoStore, pools: readonly SeedUserPool[
     const pool = store.createUserPool(p.userPool, { autoVerifiedAttributes: ['email'] });
     if (p.domain) store.createUserPoolDomain(pool.id, p.domain);
     const clients = p.clients.map((c) => {
+      const callbackUrls = c.callbackUrls ?? ctx.defaultCallbackUrls;
+      // the code flow needs a callback (a load balancer's /oauth2/idpresponse); without one the
+      // client signs in with passwords only, as Cognito requires
+      const oauth = callbackUrls.length
+        ? { allowedOAuthFlows: ['code'], allowedOAuthScopes: ['openid', 'email'], allowedOAuthFlowsUserPoolClient: true, callbackUrls }
+        : {};
       const client = store.createUserPoolClient(pool.id, {
         clientName: c.name,
         generateSecret: c.generateSecret,
         explicitAuthFlows: ['ALLOW_USER_PASSWORD_AUTH', 'ALLOW_ADMIN_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'],
-        allowedOAuthFlows: ['code'],
-        allowedOAuthScopes: ['openid', 'email'],
-        allowedOAuthFlowsUserPoolClient: true,
         supportedIdentityProviders: ['COGNITO'],
-        callbackUrls: c.callbackUrls ?? ctx.defaultCallbackUrls,
+        ...oauth,
       });
       return { name: c.name, clientId: client.clientId };
     });
