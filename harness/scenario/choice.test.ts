@@ -26,6 +26,7 @@ describe('the runtime and network choice, in the first line', () => {
       network: 'loopback', networkReason: 'loopback: not root (network namespaces and nftables need CAP_NET_ADMIN); security groups are NOT enforced',
       timeScale: 0.02, deployDir: '', awsCli: '', startedAt: '', durationMs: 1000, checks: [{ name: 'x', status: 'passed', ms: 1 }], warnings: [], notes: [], diagnoses: [],
     } as ScenarioReport;
+    expect(formatSummary(r).split('\n')[1]).toMatch(/^ {3}runtime process \(default: the embedded runtime, tasks are child processes; --runtime docker\|auto for linux\/arm64 containers\); aws CLI /);
     expect(formatSummary(r).split('\n')[0]).toBe('── scenario deploy-all: PASSED (1.0 s, run eh00000001) · runtime process (default) · network loopback (not root: security groups NOT enforced)');
     expect(choiceHeadline('process', 'process (asked for): …', undefined, undefined)).toBe('runtime process (asked for)');
   });

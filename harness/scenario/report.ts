@@ -49,7 +49,7 @@ export function formatSummary(r: ScenarioReport): string {
   // a scenario whose setup failed records no checks: that is not a pass
   const verdict = failed ? 'FAILED' : r.checks.length === 0 ? 'INCOMPLETE (no check ran; see the test output)' : 'PASSED';
   lines.push(`── scenario ${r.scenario}: ${verdict} (${(r.durationMs / 1000).toFixed(1)} s, run ${r.runId}) · ${choiceHeadline(r.runtime, r.runtimeReason, r.network, r.networkReason)}`);
-  lines.push(`   runtime ${r.runtime} (${r.runtimeReason}); aws CLI ${r.awsCli}; time scale ${r.timeScale}; deploy dir ${r.deployDir}`);
+  lines.push(`   runtime ${r.runtimeReason.startsWith(`${r.runtime} `) ? r.runtimeReason : `${r.runtime} (${r.runtimeReason})`}; aws CLI ${r.awsCli}; time scale ${r.timeScale}; deploy dir ${r.deployDir}`);
   for (const c of r.checks) {
     lines.push(`   ${ICON[c.status].padEnd(12)} ${c.name}`);
     if (c.status !== 'passed' || c.observed) {
