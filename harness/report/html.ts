@@ -543,7 +543,13 @@ function probeSection(g: ProbeGrid): string {
   };
   const longest = Math.max(...g.targets.map((t) => t.length), 4);
   return `<h2>Probe matrix</h2>
-<p>${g.cells.length} probes (rows: from, columns: to): <b style="color:var(--pass)">${ok} as the security groups say</b>${bad ? `, <b style="color:var(--fail)">${bad} mismatch${bad > 1 ? 'es' : ''}</b>` : ''}${nv ? `, <b style="color:var(--warn)">${nv} not verified</b>` : ''}.</p>
+<p>${g.cells.length} probes (rows: from, columns: to): ${[
+    ok ? `<b style="color:var(--pass)">${ok} as the security groups say</b>` : '',
+    bad ? `<b style="color:var(--fail)">${bad} mismatch${bad > 1 ? 'es' : ''}</b>` : '',
+    nv ? `<b style="color:var(--warn)">${nv} not verified</b> (what the rules say is shown; nothing enforced them)` : '',
+  ]
+    .filter(Boolean)
+    .join(', ')}.</p>
 <div class="legend"><span><i style="background:#dafbe1"></i>reachable as expected (open / refused)</span><span><i style="background:#eaeef2"></i>blocked as expected</span><span><i style="background:#cf222e"></i>mismatch: observed ≠ expected</span><span><i style="background:repeating-linear-gradient(45deg,#fff8c5,#fff8c5 3px,#fff 3px,#fff 6px);border:1px solid #eed888"></i>not verified (what the rules say)</span></div>
 <div class="scroll" style="padding:8px"><table class="grid">
 <thead><tr><th></th>${g.targets.map((t) => `<th class="col" style="height:${Math.round(longest * 7 + 14)}px"><div>${esc(t)}</div></th>`).join('')}</tr></thead>
