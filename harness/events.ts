@@ -15,6 +15,38 @@ export interface TimelineEvent {
   [key: string]: unknown;
 }
 
+/** An AWS API call as the edge records it (type 'api.call'; aws/server.ts). */
+export interface ApiCallEvent {
+  t: number;
+  seq: number;
+  service: string;
+  operation: string;
+  status: number;
+  error?: string;
+  message?: string;
+  /** scalar and short-list input fields (secret values masked) */
+  input: Record<string, unknown>;
+  /** a 200's failures (e.g. ECR BatchGetImage) */
+  failures?: Record<string, unknown>[];
+}
+
+/** The event as an API call, or undefined for any other event. */
+export function apiCallOf(e: TimelineEvent): ApiCallEvent | undefined {
+  if (e.type !== 'api.call' || typeof e.service !== 'string' || typeof e.operation !== 'string') return undefined;
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  return {
+    t: e.t,
+    seq: e.seq,
+    service: e.service,
+    operation: e.operation,
+    status: typeof e.status === 'number' ? e.status : 0,
+    error: text(e.error),
+    message: text(e.message),
+    input: e.input && typeof e.input === 'object' ? (e.input as Record<string, unknown>) : {},
+    failures: Array.isArray(e.failures) ? (e.failures as Record<string, unknown>[]) : undefined,
+  };
+}
+
 export class EventLog extends EventEmitter {
   private readonly items: TimelineEvent[] = [];
 

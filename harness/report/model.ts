@@ -4,7 +4,7 @@
  * deployments and tasks, the scripts' steps, the probe matrix, DNS answers over time, and for
  * each failed check the evidence around it. Pure functions; html.ts renders the result.
  */
-import type { TimelineEvent } from '../events.ts';
+import { apiCallOf, type ApiCallEvent, type TimelineEvent } from '../events.ts';
 import type { CheckResult, ScenarioReport } from '../scenario/report.ts';
 import { scriptLogFor, type ScriptLog, type TaskLogs, type TaskLogStream } from './logs.ts';
 
@@ -71,16 +71,7 @@ export interface ServiceLane {
   rollbacks: { t: number; from: string; to: string; revision: string; fromRevision?: string }[];
 }
 
-export interface ApiCall {
-  t: number;
-  seq: number;
-  service: string;
-  operation: string;
-  status: number;
-  error?: string;
-  message?: string;
-  input?: unknown;
-}
+export type ApiCall = ApiCallEvent;
 
 export interface ScriptStep {
   script: string;
@@ -449,16 +440,8 @@ function buildScripts(tl: TimelineEvent[]): { scripts: ScriptStep[]; otherCalls:
         s.durationMs = typeof e.durationMs === 'number' ? e.durationMs : undefined;
       }
     } else if (e.type === 'api.call') {
-      const c: ApiCall = {
-        t: e.t,
-        seq: e.seq,
-        service: str(e.service) ?? '?',
-        operation: str(e.operation) ?? '?',
-        status: Number(e.status) || 0,
-        error: str(e.error),
-        message: str(e.message),
-        input: e.input,
-      };
+      const c = apiCallOf(e);
+      if (!c) continue;
       // calls while one script runs are its own; with scripts side by side, the newest one's
       (open.at(-1)?.calls ?? otherCalls).push(c);
     }

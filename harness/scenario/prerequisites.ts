@@ -1,4 +1,4 @@
-import type { TimelineEvent } from '../events.ts';
+import { apiCallOf, type ApiCallEvent as ApiCall, type TimelineEvent } from '../events.ts';
 
 /**
  * Missing prerequisites: a deploy script looked up something that must exist before it runs
@@ -64,16 +64,6 @@ export interface PrerequisiteOptions {
 /** The CLI's names for the edge's signing names. */
 const CLI_SERVICE: Record<string, string> = { elasticloadbalancing: 'elbv2' };
 
-interface ApiCall {
-  seq: number;
-  service: string;
-  operation: string;
-  status: number;
-  error?: string;
-  message?: string;
-  input: Record<string, unknown>;
-  failures?: Record<string, unknown>[];
-}
 
 interface Found {
   kind: PrerequisiteKind;
@@ -82,19 +72,6 @@ interface Found {
   error: string;
 }
 
-function asCall(e: HarnessEvent): ApiCall | undefined {
-  if (e.type !== 'api.call' || typeof e.service !== 'string' || typeof e.operation !== 'string') return undefined;
-  return {
-    seq: e.seq,
-    service: e.service,
-    operation: e.operation,
-    status: typeof e.status === 'number' ? e.status : 0,
-    error: typeof e.error === 'string' ? e.error : undefined,
-    message: typeof e.message === 'string' ? e.message : undefined,
-    input: e.input && typeof e.input === 'object' ? (e.input as Record<string, unknown>) : {},
-    failures: Array.isArray(e.failures) ? (e.failures as Record<string, unknown>[]) : undefined,
-  };
-}
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
@@ -261,7 +238,7 @@ export function missingPrerequisites(events: readonly HarnessEvent[], opts: Prer
   const from = opts.fromSeq ?? 0;
   const to = opts.toSeq ?? Number.POSITIVE_INFINITY;
   const who = opts.script ?? 'the script';
-  const calls = events.filter((e) => e.seq >= from && e.seq < to).map(asCall).filter((c): c is ApiCall => !!c);
+  const calls = events.filter((e) => e.seq >= from && e.seq < to).map(apiCallOf).filter((c): c is ApiCall => !!c);
   const key = (kind: PrerequisiteKind, name: string) => `${kind}\u0000${name}`;
   const existing = new Set(calls.flatMap((c) => existingIn(c).map((x) => key(x.kind, x.name))));
   const out = new Map<string, MissingPrerequisite>();
