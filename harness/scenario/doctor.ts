@@ -81,6 +81,16 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     required: false,
   });
 
+  const jq = has('jq') ? out('jq', ['--version']) : undefined;
+  checks.push({
+    name: 'jq',
+    level: jq ? 'ok' : 'warn',
+    detail: jq ?? 'not found: deployment repos commonly read their config and AWS answers with jq (the second fixture does); their scripts would fail',
+    fix: 'apt-get install jq',
+    aptPackage: 'jq',
+    required: false,
+  });
+
   const loop = await canBindLoopback('127.100.1.10');
   checks.push({
     name: 'per-task loopback addresses',

@@ -21,12 +21,14 @@ import { LABEL_OWNER_PID, LABEL_RUN_ID } from './docker-runtime.ts';
 /** Pinned; HARNESS_LOCALSTACK_IMAGE overrides. */
 export const LOCALSTACK_IMAGE = process.env.HARNESS_LOCALSTACK_IMAGE || 'localstack/localstack:4.4.0';
 
-/** SigV4 signing names of the services forwarded to LocalStack, with their JSON target prefixes. */
+/**
+ * SigV4 signing names of the services forwarded to LocalStack, with their JSON target prefixes.
+ * IAM stays ours: the manifest's roles are seeded there (aws/iam/seed.ts), and GetRole must find them.
+ */
 export const FORWARDED_SERVICES: Readonly<Record<string, string[]>> = {
   secretsmanager: ['secretsmanager'],
   logs: ['Logs_20140328'],
   sts: [],
-  iam: [],
 };
 
 /** Is the LocalStack image present locally (nothing is pulled)? With the line the summary prints. */
