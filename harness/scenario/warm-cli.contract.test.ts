@@ -113,6 +113,8 @@ describe.each(clis.map((c) => [`${c.major} ${c.version}`, c] as [string, AwsCli]
     const socket = warmSocketPath(runDir, runId);
     const cliEnv = await prepareCliEnvironment({ runDir, endpoint: edge.url, region: TEST_REGION, timeScale: 0.01, awsCli: cli.bin, warmSocket: socket });
     env = scriptEnvironment({ ...cliEnv, HARNESS_RUN_ID: runId });
+    // stdout buffered as in most shells (the server and every call share this setting)
+    delete env.PYTHONUNBUFFERED;
     const mode = await startWarmCli({ runId, runDir, awsCli: cliEnv.HARNESS_AWS_CLI!, socket, env });
     expect(mode.reason).toMatch(/^server pid/);
     warm = mode.warm!;
@@ -162,6 +164,8 @@ describe.each(clis.map((c) => [`${c.major} ${c.version}`, c] as [string, AwsCli]
     ['a waiter that succeeds (services-inactive)', 'aws ecs wait services-inactive --cluster c1 --services gone; echo "wait: $?"'],
     ['a waiter that fails (services-stable on a missing service)', 'aws ecs wait services-stable --cluster c1 --services missing; echo "wait: $?"'],
     ['exit statuses through pipelines and command substitution', 'set -o pipefail; aws ecs describe-services --cluster nope --services x | cat; echo "pipe: $?"; out=$(aws ecs list-clusters --output text); echo "subst: $? $out"'],
+    ['stdout to a file (written by the flush at exit)', 'f=$(mktemp); aws ecs describe-clusters --clusters c1 zurich > $f; echo "exit $?"; cat $f; rm $f'],
+    ['stdout into a pipe nobody reads (broken pipe at exit)', 'aws ecs list-task-definitions | { :; }; echo "status ${PIPESTATUS[0]}"'],
     ['concurrent background jobs', 'd=$(mktemp -d); aws ecs describe-clusters --clusters c1 > $d/a & aws ecs list-task-definitions --page-size 4 > $d/b & aws sts get-caller-identity > $d/c 2>&1 & aws ecs describe-services --cluster nope --services x 2> $d/d & wait; cat $d/a $d/b $d/c $d/d; rm -r $d'],
     ['no region anywhere', 'env -u AWS_DEFAULT_REGION -u AWS_REGION AWS_CONFIG_FILE=/dev/null aws ecs list-clusters'],
     ['no credentials anywhere', 'env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE=/dev/null aws ecs list-clusters'],
