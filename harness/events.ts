@@ -28,6 +28,8 @@ export interface ApiCallEvent {
   input: Record<string, unknown>;
   /** a 200's failures (e.g. ECR BatchGetImage) */
   failures?: Record<string, unknown>[];
+  /** the caller's AWS_EXECUTION_ENV (a script run's tag, see Scenario.runScript) */
+  caller?: string;
 }
 
 /** The event as an API call, or undefined for any other event. */
@@ -44,7 +46,14 @@ export function apiCallOf(e: TimelineEvent): ApiCallEvent | undefined {
     message: text(e.message),
     input: e.input && typeof e.input === 'object' ? (e.input as Record<string, unknown>) : {},
     failures: Array.isArray(e.failures) ? (e.failures as Record<string, unknown>[]) : undefined,
+    caller: text(e.caller),
   };
+}
+
+/** Whether an api.call event belongs to a script run: its tag when the call carries one, else its seq window. */
+export function callOfRun(e: TimelineEvent, run: { fromSeq: number; toSeq: number; callerTag?: string }): boolean {
+  if (e.seq < run.fromSeq || e.seq >= run.toSeq) return false;
+  return !run.callerTag || typeof e.caller !== 'string' || e.caller === run.callerTag;
 }
 
 export class EventLog extends EventEmitter {

@@ -123,12 +123,12 @@ export class AwsEdge {
       };
       const output = await op(input, ctx);
       this.send(res, provider, protocol, operation, requestId, 200, output);
-      this.record(provider, operation, 200, started, requestId, undefined, input, output);
+      this.record(provider, operation, 200, started, requestId, undefined, input, output, callerOf(req));
     } catch (e) {
       const err = e instanceof AwsError ? e : internalFailure(e);
       if (!(e instanceof AwsError)) console.error(`[aws-edge] ${provider?.serviceName}.${operation} failed:`, e);
       this.sendError(res, protocol, requestId, err);
-      this.record(provider, operation, err.statusCode, started, requestId, err, input);
+      this.record(provider, operation, err.statusCode, started, requestId, err, input, undefined, callerOf(req));
     }
   }
 
@@ -155,9 +155,10 @@ export class AwsEdge {
     }
   }
 
-  private record(p: ServiceProvider | undefined, operation: string, status: number, started: number, requestId: string, err: AwsError | undefined, input: Record<string, unknown>, output?: unknown) {
+  private record(p: ServiceProvider | undefined, operation: string, status: number, started: number, requestId: string, err: AwsError | undefined, input: Record<string, unknown>, output?: unknown, caller?: string) {
     const failures = summarizeFailures(output);
     this.opts.events?.append('api.call', {
+      ...(caller ? { caller } : {}),
       service: p?.serviceName ?? 'unknown',
       operation,
       status,
@@ -168,6 +169,15 @@ export class AwsEdge {
       ...(failures ? { failures } : {}),
     });
   }
+}
+
+/**
+ * Who made the call: the `exec-env/<tag>` the AWS CLI and SDKs add to their User-Agent from
+ * AWS_EXECUTION_ENV (the scenario sets one per script run, so calls of scripts that run side by
+ * side stay apart).
+ */
+function callerOf(req: http.IncomingMessage): string | undefined {
+  return /(?:^|\s)exec-env\/(\S+)/.exec(header(req, 'user-agent') ?? '')?.[1];
 }
 
 function header(req: http.IncomingMessage, name: string): string | undefined {

@@ -26,7 +26,7 @@
  * what its tasks do, the Cloud Map (or container) name for what it reaches.
  */
 import type { ContainerDefinition, Service, TaskDefinition } from '@aws-sdk/client-ecs';
-import type { TimelineEvent } from '../events.ts';
+import { callOfRun, type TimelineEvent } from '../events.ts';
 import type { EcsStore, ServiceState, TaskState } from '../aws/ecs/store.ts';
 import type { ElbStore } from '../aws/elbv2/store.ts';
 import type { Ec2Store, SecurityGroup, SecurityGroupRule } from '../aws/ec2/store.ts';
@@ -96,6 +96,8 @@ export interface DiagnosisScript {
   durationMs?: number;
   /** its last non-empty line on stderr, when it was recorded apart from stdout */
   lastStderr?: string;
+  /** the tag its aws calls carry (api.call `caller`), to keep side-by-side runs apart */
+  callerTag?: string;
 }
 
 /** A manifest host (SurrealDB) as placed in the VPC. */
@@ -780,7 +782,7 @@ function lastStderrLine(run: DiagnosisScript): string | undefined {
 }
 
 function apiCallsOf(ix: Index, run: DiagnosisScript): TimelineEvent[] {
-  return ix.input.events.filter((e) => e.type === 'api.call' && e.seq >= run.fromSeq && e.seq < run.toSeq);
+  return ix.input.events.filter((e) => e.type === 'api.call' && callOfRun(e, run));
 }
 
 function scriptCauseOf(ix: Index, run: DiagnosisScript, services: Cause[]): Cause | undefined {
@@ -791,7 +793,7 @@ function scriptCauseOf(ix: Index, run: DiagnosisScript, services: Cause[]): Caus
   const mk = (kind: CauseKind, line: string, seq: number): Cause => ({ kind, line, script: run.script, args: run.args, names, rank: RANK[kind], seq });
 
   // 1. a prerequisite it looked up and the manifest did not seed
-  const missing = missingPrerequisites(ix.input.events, { fromSeq: run.fromSeq, toSeq: run.toSeq, script: run.script });
+  const missing = missingPrerequisites(ix.input.events, { fromSeq: run.fromSeq, toSeq: run.toSeq, script: run.script, ...(run.callerTag ? { callerTag: run.callerTag } : {}) });
   if (missing.length) {
     const m = missing[0]!;
     const more = missing.length > 1 ? `; it also looked up ${missing.slice(1).map((x) => `${x.what} ${x.name}`).join(', ')}` : '';

@@ -1,4 +1,4 @@
-import { apiCallOf, type ApiCallEvent as ApiCall, type TimelineEvent } from '../events.ts';
+import { apiCallOf, callOfRun, type ApiCallEvent as ApiCall, type TimelineEvent } from '../events.ts';
 
 /**
  * Missing prerequisites: a deploy script looked up something that must exist before it runs
@@ -59,6 +59,8 @@ export interface PrerequisiteOptions {
   toSeq?: number;
   /** how the line names who looked it up, e.g. 'deploy-all.sh' (default 'the script') */
   script?: string;
+  /** only the calls tagged with this caller (ScriptRun.callerTag) in the window, untagged ones too */
+  callerTag?: string;
 }
 
 /** The CLI's names for the edge's signing names. */
@@ -238,7 +240,7 @@ export function missingPrerequisites(events: readonly HarnessEvent[], opts: Prer
   const from = opts.fromSeq ?? 0;
   const to = opts.toSeq ?? Number.POSITIVE_INFINITY;
   const who = opts.script ?? 'the script';
-  const calls = events.filter((e) => e.seq >= from && e.seq < to).map(apiCallOf).filter((c): c is ApiCall => !!c);
+  const calls = events.filter((e) => callOfRun(e, { fromSeq: from, toSeq: to, callerTag: opts.callerTag })).map(apiCallOf).filter((c): c is ApiCall => !!c);
   const key = (kind: PrerequisiteKind, name: string) => `${kind}\u0000${name}`;
   const existing = new Set(calls.flatMap((c) => existingIn(c).map((x) => key(x.kind, x.name))));
   const out = new Map<string, MissingPrerequisite>();

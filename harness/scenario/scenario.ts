@@ -31,6 +31,8 @@ export interface ScriptRun extends RunScriptResult {
   /** timeline position when the script started and ended */
   fromSeq: number;
   toSeq: number;
+  /** the tag its aws calls carry (AWS_EXECUTION_ENV → the User-Agent's exec-env), so side-by-side runs stay apart */
+  callerTag: string;
   /** one line per prerequisite it looked up and the harness did not seed (failed scripts only) */
   missingPrerequisites?: string[];
   /** its last non-empty line on stderr (a diagnosis quotes it) */
@@ -120,13 +122,15 @@ export class Scenario {
   async runScript(script: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<ScriptRun> {
     const n = ++this.scriptCount;
     const fromSeq = this.h.events.all().length;
-    this.h.events.append('script.start', { script, args });
+    // the CLI puts AWS_EXECUTION_ENV in its User-Agent: the edge tags each call with its script run
+    const callerTag = `harness-script-${this.h.runId}-${n}`;
+    this.h.events.append('script.start', { script, args, callerTag });
     let lastStderr: string | undefined;
     const r = await runScript({
       script: path.join(this.deployDir, script),
       args,
       cwd: this.deployDir,
-      env: this.h.cliEnv,
+      env: { ...this.h.cliEnv, AWS_EXECUTION_ENV: callerTag },
       logFile: path.join(this.h.runDir, 'scripts', `${String(n).padStart(2, '0')}-${script.replace(/\W+/g, '_')}-${args.join('_').replace(/\W+/g, '_')}.log`),
       timeoutMs: opts.timeoutMs ?? 600_000,
       onLine: (line, stream) => {
@@ -134,7 +138,7 @@ export class Scenario {
       },
     });
     this.h.events.append('script.end', { script, args, exitCode: r.exitCode, durationMs: r.durationMs });
-    const run: ScriptRun = { ...r, script, args, fromSeq, toSeq: this.h.events.all().length, ...(lastStderr ? { lastStderr } : {}) };
+    const run: ScriptRun = { ...r, script, args, fromSeq, toSeq: this.h.events.all().length, callerTag, ...(lastStderr ? { lastStderr } : {}) };
     this.scripts.push(run);
     this.detectFalseGreen(run);
     this.reportMissingPrerequisites(run);
@@ -276,7 +280,7 @@ export class Scenario {
    */
   private reportMissingPrerequisites(run: ScriptRun): void {
     if (run.exitCode === 0) return; // a script that handled the miss itself did not fail because of it
-    const items = missingPrerequisites(this.h.events.all(), { fromSeq: run.fromSeq, toSeq: run.toSeq, script: run.script });
+    const items = missingPrerequisites(this.h.events.all(), { fromSeq: run.fromSeq, toSeq: run.toSeq, script: run.script, callerTag: run.callerTag });
     run.missingPrerequisites = formatPrerequisiteLines(items, [run.script, ...run.args].join(' '), run.exitCode);
     this.warnings.push(...run.missingPrerequisites);
   }
