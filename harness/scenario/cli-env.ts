@@ -9,9 +9,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { WARM_CLIENT, pythonOf } from './warm-cli.ts';
+import { fileURLToPath } from 'node:url';
 
 const execFileAsync = promisify(execFile);
+
+/** The warm CLI's client (warm-cli.ts), copied into each run's bin/. */
+const WARM_CLIENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'warm-cli', 'client.py');
 
 /** First line of every wrapper we write; lets us recognise (and skip) our own wrappers. */
 export const WRAPPER_MARKER = '# escher-harness aws wrapper';
@@ -83,17 +86,28 @@ export interface ResolvedAwsCli {
   dataDir: string;
 }
 
+/** Where prepareCliEnvironment writes the wrapper, the config and credentials, and the scaled waiters. */
+export function cliPaths(runDir: string) {
+  const dir = path.resolve(runDir);
+  const binDir = path.join(dir, 'bin');
+  const awsDir = path.join(dir, 'aws');
+  return {
+    binDir,
+    wrapperPath: path.join(binDir, 'aws'),
+    awsDir,
+    configFile: path.join(awsDir, 'config'),
+    credentialsFile: path.join(awsDir, 'credentials'),
+    dataPath: path.join(dir, 'aws-data'),
+  };
+}
+
 /**
  * Writes `<runDir>/bin/aws`, the config/credentials files and the scaled waiters, and
  * returns the variables to run scripts with (PATH first has the wrapper).
  */
 export async function prepareCliEnvironment(opts: CliEnvironmentOptions): Promise<Record<string, string>> {
   if (!(opts.timeScale > 0)) throw new RangeError(`timeScale must be > 0, got ${opts.timeScale}`);
-  const runDir = path.resolve(opts.runDir);
-  const binDir = path.join(runDir, 'bin');
-  const wrapperPath = path.join(binDir, 'aws');
-  const awsDir = path.join(runDir, 'aws');
-  const dataPath = path.join(runDir, 'aws-data');
+  const { binDir, wrapperPath, awsDir, dataPath, configFile, credentialsFile } = cliPaths(opts.runDir);
   fs.mkdirSync(binDir, { recursive: true });
   fs.mkdirSync(awsDir, { recursive: true });
 
@@ -108,8 +122,6 @@ export async function prepareCliEnvironment(opts: CliEnvironmentOptions): Promis
   }
   writeAtomic(wrapperPath, wrapperScript(cli.bin, opts.endpoint, warm), 0o755);
 
-  const configFile = path.join(awsDir, 'config');
-  const credentialsFile = path.join(awsDir, 'credentials');
   writeAtomic(configFile, `[default]\nregion = ${opts.region}\noutput = json\n`, 0o644);
   writeAtomic(
     credentialsFile,
@@ -211,8 +223,18 @@ export async function resolveAwsCli(opts: { requested?: string; exclude?: string
   return { bin, dataDir };
 }
 
+/** What a CLI path resolved to, once per process (each asks its interpreter or pyenv). */
+const shims = new Map<string, Promise<string>>();
+const dataDirs = new Map<string, Promise<string>>();
+
 /** A pyenv shim runs whichever python the cwd selects; pin the CLI it resolves to now. */
-async function resolvePyenvShim(bin: string): Promise<string> {
+function resolvePyenvShim(bin: string): Promise<string> {
+  let hit = shims.get(bin);
+  if (!hit) shims.set(bin, (hit = resolvePyenvShimOnce(bin)));
+  return hit;
+}
+
+async function resolvePyenvShimOnce(bin: string): Promise<string> {
   const head = readHead(bin, 2048);
   const m = /exec\s+"([^"]*\/libexec\/pyenv)"\s+exec\s/.exec(head);
   if (!m) return bin;
@@ -237,7 +259,16 @@ async function resolvePyenvShim(bin: string): Promise<string> {
  * - the v2 installer's frozen binary: <dist>/awscli/botocore/data beside it;
  * - last resort: the first python3's botocore.
  */
-export async function findBotocoreDataDir(bin: string): Promise<string> {
+export function findBotocoreDataDir(bin: string): Promise<string> {
+  let hit = dataDirs.get(bin);
+  if (!hit) {
+    dataDirs.set(bin, (hit = findBotocoreDataDirOnce(bin)));
+    hit.catch(() => dataDirs.delete(bin));
+  }
+  return hit;
+}
+
+async function findBotocoreDataDirOnce(bin: string): Promise<string> {
   const probe = [
     'import os',
     'try:',
@@ -381,4 +412,26 @@ function realpathOr(p: string): string {
   } catch {
     return path.resolve(p);
   }
+}
+
+/** The interpreter a Python script runs with (its shebang), or undefined when it is not one. */
+export function pythonOf(script: string): string[] | undefined {
+  let head = '';
+  try {
+    const fd = fs.openSync(script, 'r');
+    try {
+      const buf = Buffer.alloc(256);
+      head = buf.subarray(0, fs.readSync(fd, buf, 0, 256, 0)).toString('latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const first = head.split('\n')[0] ?? '';
+  if (!first.startsWith('#!')) return undefined;
+  const argv = first.slice(2).trim().split(/\s+/);
+  // `#!/usr/bin/env python3` or `#!/usr/bin/python3 -s`: the interpreter is the first python word
+  const i = argv.findIndex((a) => /^python[0-9.]*$/.test(path.basename(a)));
+  return i >= 0 ? argv : undefined;
 }

@@ -46,7 +46,6 @@ import type { AnthropicHost, SurrealHost } from '../manifest/schema.ts';
 import { stubEnvironment } from './stub-env.ts';
 import { prepareCliEnvironment, writeEnvFile } from './cli-env.ts';
 import { coldCliRequested, startWarmCli, warmSocketPath, type AwsCliMode } from './warm-cli.ts';
-import { scriptEnvironment } from './run-script.ts';
 import { newRunId, runDirOf, writeRunLock, removeRunLock, harnessHome, type RunLock } from './run-id.ts';
 import { cleanupLeftovers } from './cleanup.ts';
 import { writeTaskLogs } from '../report/logs.ts';
@@ -176,6 +175,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     // arm64 under QEMU starts a Node task in 1–3 s: docker mode's default time scale leaves health checks room for that
     const clock = new Clock(opts.timeScale ?? (runtimeChoice.kind === 'docker' ? DOCKER_DEFAULT_TIME_SCALE : DEFAULT_TIME_SCALE));
     cleanups.push(() => clock.close());
+    // the warm aws CLI's server imports the CLI while the rest of the topology starts (warm-cli.ts)
+    const warmSocket = (opts.coldCli ?? coldCliRequested()) ? undefined : warmSocketPath(runDir, runId);
+    const warmCli = warmSocket ? startWarmCli({ runId, runDir, awsCli: opts.awsCli, socket: warmSocket, timeScale: clock.timeScale, log }) : undefined;
+    cleanups.push(async () => (await warmCli)?.warm?.stop());
     const events = new EventLog(() => Date.now());
     const account = opts.account ?? process.env.HARNESS_ACCOUNT ?? manifest.account;
     const region = manifest.region;
@@ -390,8 +393,6 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     scheduler.start();
     cleanups.push(() => scheduler.stop());
 
-    const coldCli = opts.coldCli ?? coldCliRequested();
-    const warmSocket = coldCli ? undefined : warmSocketPath(runDir, runId);
     const cliEnv = await prepareCliEnvironment({ runDir, endpoint: localstack?.endpoint ?? awsEndpoint, region, timeScale: clock.timeScale, account, awsCli: opts.awsCli, warmSocket });
     const envFile = path.join(runDir, 'env');
     const exported = {
@@ -410,10 +411,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       ...edgeEnv,
     };
     writeEnvFile(envFile, exported);
-    const awsCliMode: AwsCliMode = warmSocket
-      ? await startWarmCli({ runId, runDir, awsCli: cliEnv.HARNESS_AWS_CLI!, socket: warmSocket, env: scriptEnvironment(exported), log })
-      : { mode: 'cold', reason: '--cold-cli / HARNESS_COLD_CLI' };
-    if (awsCliMode.warm) cleanups.push(() => awsCliMode.warm!.stop());
+    const awsCliMode: AwsCliMode = (await warmCli) ?? { mode: 'cold', reason: '--cold-cli / HARNESS_COLD_CLI' };
     events.append('harness.up', { runId, awsEndpoint, dns: `${dns.host}:${dns.port}`, runtime: runtime.name, network: network.mode, networkReason: network.reason, surrealdb: surreal?.kind ?? 'none in the manifest', localstack: localstack?.reason ?? 'not used', anthropic: anthropic?.summary ?? (anthropicHost ? 'not started' : 'none in the manifest'), timeScale: clock.timeScale, deployDir: manifest.deployDir, manifest: manifest.file });
 
     // Ctrl-C or a kill during a scenario/benchmark still tears everything down (`up` has its own handler)

@@ -18,10 +18,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEMP_DIR_PREFIX } from '../runtime/process/leftovers.ts';
+import { cliPaths, pythonOf, resolveAwsCli, writeScaledWaiters } from './cli-env.ts';
+import { scriptEnvironment } from './run-script.ts';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const WARM_SERVER = path.join(HERE, 'warm-cli', 'server.py');
-export const WARM_CLIENT = path.join(HERE, 'warm-cli', 'client.py');
+export { pythonOf };
+
+const WARM_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'warm-cli', 'server.py');
 
 /** The services the harness emulates: their models are loaded once, by the server. */
 export const WARM_SERVICES = ['ecs', 'ec2', 'elbv2', 'servicediscovery', 'secretsmanager', 'logs', 'ecr', 'iam', 'sts', 'cognito-idp', 'lambda', 'apigatewayv2'];
@@ -60,12 +62,18 @@ export interface AwsCliMode {
 export interface StartWarmCliOptions {
   runId: string;
   runDir: string;
-  /** the real aws CLI (a Python script for the warm path) */
-  awsCli: string;
+  /** the real aws CLI (a Python script for the warm path); default: as prepareCliEnvironment resolves it */
+  awsCli?: string;
   /** where to listen (warmSocketPath) */
   socket: string;
-  /** the environment the scripts run with: the server warms up with its data path and settings */
-  env: Record<string, string>;
+  /**
+   * The environment the scripts run with: the server warms up with its data path and Python
+   * settings. Default: this process's (AWS_* dropped) with the run's data path and config files
+   * as prepareCliEnvironment sets them, the scaled waiters written for `timeScale` here (so the
+   * server can warm up while the rest of the topology starts).
+   */
+  env?: Record<string, string>;
+  timeScale?: number;
   services?: string[];
   /** how long the server may take to import and rehearse (default 60 s: a busy 2-core machine) */
   readyTimeoutMs?: number;
@@ -78,8 +86,30 @@ export interface StartWarmCliOptions {
  * (the wrapper then runs every call cold, as it does when the socket is missing).
  */
 export async function startWarmCli(opts: StartWarmCliOptions): Promise<AwsCliMode> {
-  const python = pythonOf(opts.awsCli);
-  if (!python) return { mode: 'cold', reason: `${opts.awsCli} is not a Python script (a frozen build): no warm path` };
+  let awsCli: string;
+  let env: Record<string, string>;
+  try {
+    const paths = cliPaths(opts.runDir);
+    if (opts.env && opts.awsCli) {
+      awsCli = opts.awsCli;
+      env = opts.env;
+    } else {
+      const cli = await resolveAwsCli({ requested: opts.awsCli, exclude: paths.wrapperPath });
+      awsCli = cli.bin;
+      if (opts.env) {
+        env = opts.env;
+      } else {
+        if (!(opts.timeScale! > 0)) throw new RangeError('startWarmCli: timeScale is needed without env');
+        // the same files prepareCliEnvironment writes (it writes them again, identical, later)
+        writeScaledWaiters(cli.dataDir, paths.dataPath, opts.timeScale!);
+        env = scriptEnvironment({ AWS_DATA_PATH: paths.dataPath, AWS_CONFIG_FILE: paths.configFile, AWS_SHARED_CREDENTIALS_FILE: paths.credentialsFile, AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '' });
+      }
+    }
+  } catch (e) {
+    return { mode: 'cold', reason: `warm server not started: ${(e as Error).message.split('\n')[0]}` };
+  }
+  const python = pythonOf(awsCli);
+  if (!python) return { mode: 'cold', reason: `${awsCli} is not a Python script (a frozen build): no warm path` };
   const logFile = path.join(opts.runDir, 'aws-warm-server.log');
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const logFd = fs.openSync(logFile, 'a');
@@ -87,9 +117,9 @@ export async function startWarmCli(opts: StartWarmCliOptions): Promise<AwsCliMod
   try {
     child = spawn(
       python[0]!,
-      [...python.slice(1), WARM_SERVER, '--socket', opts.socket, '--cli', opts.awsCli, '--services', (opts.services ?? WARM_SERVICES).join(',')],
+      [...python.slice(1), WARM_SERVER, '--socket', opts.socket, '--cli', awsCli, '--services', (opts.services ?? WARM_SERVICES).join(',')],
       // its own process group (the calls it runs are in it too, or tied to it): stop() kills the group
-      { env: { ...opts.env, HARNESS_RUN_ID: opts.runId }, detached: true, stdio: ['ignore', 'pipe', logFd] },
+      { env: { ...env, HARNESS_RUN_ID: opts.runId }, detached: true, stdio: ['ignore', 'pipe', logFd] },
     );
   } finally {
     fs.closeSync(logFd);
@@ -134,28 +164,6 @@ export async function startWarmCli(opts: StartWarmCliOptions): Promise<AwsCliMod
     return { mode: 'cold', reason: `warm server ${ready}` };
   }
   return { mode: 'warm', reason: `server pid ${pid} on ${opts.socket}`, warm: { socket: opts.socket, pid, logFile, stop } };
-}
-
-/** The interpreter a Python script runs with (its shebang), or undefined when it is not one. */
-export function pythonOf(script: string): string[] | undefined {
-  let head = '';
-  try {
-    const fd = fs.openSync(script, 'r');
-    try {
-      const buf = Buffer.alloc(256);
-      head = buf.subarray(0, fs.readSync(fd, buf, 0, 256, 0)).toString('latin1');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
-  const first = head.split('\n')[0] ?? '';
-  if (!first.startsWith('#!')) return undefined;
-  const argv = first.slice(2).trim().split(/\s+/);
-  // `#!/usr/bin/env python3` or `#!/usr/bin/python3 -s`: the interpreter is the first python word
-  const i = argv.findIndex((a) => /^python[0-9.]*$/.test(path.basename(a)));
-  return i >= 0 ? argv : undefined;
 }
 
 function killGroup(pid: number, sig: NodeJS.Signals): void {
