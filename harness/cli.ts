@@ -47,6 +47,7 @@ const USAGE = `harness <verb> [options]
                              namespace: curl/nc as from a bastion); N = 1-based index by start time,
                              or a task id prefix
   init [--deploy-dir D] [--force] [--manifest PATH]   draft harness.yaml from a deployment repo
+  lint [--deploy-dir D] [--manifest PATH]   static checks of the repo against harness.yaml (exit 1 on FAIL)
   report [run-id]            print the path of a run's report.html (default: the newest run) and
                              open it with xdg-open where a desktop exists (--no-open: don't)
   doctor [--fix] [--all]     preflight: aws CLIs, Node, curl, root/netns, nftables, Docker, QEMU;
@@ -90,6 +91,8 @@ async function main(argv: string[]): Promise<number> {
       return tokenVerb(rest);
     case 'init':
       return (await import('./manifest/init-cli.ts')).runInit(rest);
+    case 'lint':
+      return (await import('./manifest/lint-cli.ts')).runLint(rest);
     case 'report':
       return (await import('./report/verb.ts')).reportVerb(rest);
     case undefined:
