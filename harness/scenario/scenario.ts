@@ -12,6 +12,7 @@ import { missingPrerequisites, formatPrerequisiteLines } from './prerequisites.t
 import { discoverDeployment, type DeployedService, type Deployment } from './deployment.ts';
 import { releases } from '../runtime/catalogue.ts';
 import { diagnose, diagnosisInputOf } from '../report/diagnose.ts';
+import { lintStep } from '../manifest/lint.ts';
 
 /** Scenario options from the environment the `harness scenario` verb sets. */
 export function optionsFromEnv(): HarnessOptions {
@@ -71,6 +72,10 @@ export class Scenario {
     // says which fabric runs and, when security groups are not enforced, that isolation is unverified
     s.notes.push(`network: ${h.networkReason}`);
     s.notes.push(h.anthropic ? h.anthropic.summary : 'Anthropic API stand-in: not started (see the run log)');
+    // the static lint (manifest/lint.ts) as the first step: its FAILs are warnings, the deploy is the judge
+    const lint = lintStep(h.deployDir, h.manifest);
+    s.warnings.push(...lint.warnings);
+    s.notes.push(...lint.notes);
     return s;
   }
 
