@@ -35,6 +35,8 @@ describe('harness lint', () => {
     expect(fargateMemories(8192)).toEqual([16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60].map((g) => g * 1024));
     expect(fargateMemories(16384)[1]).toBe(40 * 1024);
     expect(fargateMemories(300)).toEqual([]);
+    // the table is the one AWS documents for TaskDefinition.memory (ECS API reference)
+    expect(fargateMemories(4096).at(-1)).toBe(30 * 1024);
   });
 
   it('is clean on both fixtures', async () => {

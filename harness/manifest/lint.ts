@@ -38,6 +38,12 @@ export function fargateMemories(cpu: number): number[] {
   }
 }
 
+/** A task-level cpu/memory value: an integer, or "1 vCPU" / "2 GB" (converted at registration: ×1024). */
+function units(v: string, unit: 'vcpu' | 'gb'): number {
+  const m = new RegExp(`^\\s*([\\d.]+)\\s*${unit}\\s*$`, 'i').exec(v);
+  return m ? Number(m[1]) * 1024 : Number(v);
+}
+
 /** Tools a CMD-SHELL health check may call that the harness's stub images have. */
 const KNOWN_TOOLS = new Set(['curl', 'wget', 'exit', 'true', 'test', '[', 'sh', 'echo', 'cat', 'grep', 'nc']);
 
@@ -164,7 +170,7 @@ export function lintRepo(deployDir: string, manifest: Manifest, scan: RepoScan =
     const cpu = str(get(node, 'cpu'));
     const mem = str(get(node, 'memory'));
     if (cpu && mem && !unresolved(cpu) && !unresolved(mem)) {
-      const ok = fargateMemories(Number(cpu)).includes(Number(mem));
+      const ok = fargateMemories(units(cpu, 'vcpu')).includes(units(mem, 'gb'));
       f('fargate-size', td.family, ok ? 'PASS' : 'FAIL', `cpu ${cpu} / memory ${mem}${ok ? '' : ' is not a Fargate task size'} (${at(td.file, get(node, 'cpu')!.line)})`);
     } else f('fargate-size', td.family, 'WARN', `cpu/memory not stated as numbers; not checkable statically (${where})`);
 
