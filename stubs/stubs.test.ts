@@ -12,6 +12,7 @@ import { createHarnessCa, issueServerCert, type HarnessCa } from '../harness/edg
 import { SurrealServer, startSurrealServer } from '../harness/data/surreal-server.ts';
 // @ts-expect-error plain .mjs without types
 import { readContract } from './lib/contract.mjs';
+import { freePort } from '../harness/runtime/contract.ts';
 
 // The generic stub (stubs/service.mjs) through its environment contract: every service here has
 // a neutral name, and what it serves comes only from STUB_* variables.
@@ -105,13 +106,6 @@ async function call(url: string, init?: RequestInit): Promise<{ status: number; 
 const get = (url: string, headers: Record<string, string> = {}) => call(url, { headers });
 const post = (url: string, body: unknown) => call(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** An HTTP server that counts requests and answers 404 to all (a dependency that serves nothing). */
 async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {

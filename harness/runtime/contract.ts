@@ -80,7 +80,7 @@ function collectLogs(): Logs & { onLog: ContainerSpec['onLog'] } {
 }
 
 /** A port free on this host right now (listen on 0, read it, close). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const { port } = srv.address() as net.AddressInfo;

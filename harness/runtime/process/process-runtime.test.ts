@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeTaskRuntimeContract, type ContractImageKind } from '../contract.ts';
+import { describeTaskRuntimeContract, freePort, type ContractImageKind } from '../contract.ts';
 import { stubImage } from '../stub-image.ts';
 import type { ContainerSpec, ImageConfig } from '../types.ts';
 import { findLeftoverProcesses, findLeftoverTempDirs, killLeftovers } from './leftovers.ts';
@@ -33,13 +32,6 @@ function imageFor(kind: ContractImageKind): ImageConfig {
   }
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 const leftovers = async (runId: string) => {
   const procs = await findLeftoverProcesses((id) => id === runId);
