@@ -6,6 +6,7 @@ import { parseJsonBody, serializeJson, jsonErrorBody } from './protocol/json.ts'
 import { parseFormBody, queryResponse, queryError, ec2Response, ec2Error } from './protocol/query.ts';
 import { parseCredentialScope } from './protocol/sigv4.ts';
 import type { EventSink, RequestContext, ServiceProvider } from './protocol/types.ts';
+import { matchRoute, restErrorBody, restRequest, type RestJsonProvider, type RestResponse } from './protocol/rest.ts';
 
 export interface AwsEdgeOptions {
   host?: string;
@@ -14,7 +15,7 @@ export interface AwsEdgeOptions {
   account: string;
   defaultRegion: string;
   events?: EventSink;
-  providers: ServiceProvider[];
+  providers: (ServiceProvider | RestJsonProvider)[];
 }
 
 /**
@@ -28,13 +29,19 @@ export class AwsEdge {
   private readonly byTarget = new Map<string, ServiceProvider>();
   private readonly bySigningName = new Map<string, ServiceProvider>();
   private readonly queryProviders: ServiceProvider[] = [];
+  /** restJson1 services (Lambda, API Gateway v2), by SigV4 signing name */
+  private readonly restBySigningName = new Map<string, RestJsonProvider>();
   url = '';
 
   constructor(private readonly opts: AwsEdgeOptions) {
     for (const p of opts.providers) this.register(p);
   }
 
-  register(p: ServiceProvider): void {
+  register(p: ServiceProvider | RestJsonProvider): void {
+    if (p.protocol === 'rest-json') {
+      for (const n of [p.serviceName, ...(p.signingNames ?? [])]) this.restBySigningName.set(n, p);
+      return;
+    }
     if (p.targetPrefix) this.byTarget.set(p.targetPrefix, p);
     this.bySigningName.set(p.serviceName, p);
     for (const n of p.signingNames ?? []) this.bySigningName.set(n, p);
@@ -73,16 +80,19 @@ export class AwsEdge {
     const requestId = randomUUID();
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    const body = raw.toString('utf8');
 
     if (req.method === 'GET' && (req.url === '/_harness/health' || req.url === '/health')) {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 'running', services: [...new Set(this.bySigningName.values())].map((p) => p.serviceName) }));
+      res.end(JSON.stringify({ status: 'running', services: [...new Set([...this.bySigningName.values(), ...this.restBySigningName.values()])].map((p) => p.serviceName) }));
       return;
     }
 
     const scope = parseCredentialScope(req.headers.authorization, req.url);
     const target = header(req, 'x-amz-target');
+    const rest = !target && scope ? this.restBySigningName.get(scope.service) : undefined;
+    if (rest) return this.handleRest(rest, req, res, raw, scope!.region, requestId, started);
     let provider: ServiceProvider | undefined;
     let operation = '';
     let input: Record<string, unknown> = {};
@@ -132,6 +142,36 @@ export class AwsEdge {
     }
   }
 
+  /** restJson1: route by method and path, answer with the operation's status, headers and payload. */
+  private async handleRest(p: RestJsonProvider, req: http.IncomingMessage, res: http.ServerResponse, raw: Buffer, region: string, requestId: string, started: number): Promise<void> {
+    const method = req.method ?? 'GET';
+    const rawPath = (req.url ?? '/').split('?')[0]!;
+    let operation = '';
+    let input: Record<string, unknown> = {};
+    try {
+      const { route, params } = matchRoute(p, method, rawPath);
+      operation = route.operation;
+      const op = p.operations[operation];
+      if (!op) throw new AwsError('UnknownOperationException', `Operation ${operation} is not supported by this emulator.`, 404);
+      const rr = restRequest(method, req.url ?? '/', req.headers, raw, params);
+      input = { ...params, ...Object.fromEntries(rr.query) };
+      const ctx: RequestContext = { requestId, region, account: this.opts.account, signingName: p.serviceName };
+      const out: RestResponse = await op(rr, ctx);
+      const status = out.status ?? 200;
+      const isRaw = Buffer.isBuffer(out.body) || typeof out.body === 'string';
+      const payload = out.body === undefined ? '' : isRaw ? (out.body as Buffer | string) : serializeJson(out.body);
+      res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-requestid': requestId, ...(out.headers ?? {}) });
+      res.end(payload);
+      this.record(p, operation, status, started, requestId, undefined, input, isRaw ? undefined : out.body, callerOf(req));
+    } catch (e) {
+      const err = e instanceof AwsError ? e : internalFailure(e);
+      if (!(e instanceof AwsError)) console.error(`[aws-edge] ${p.serviceName}.${operation} failed:`, e);
+      res.writeHead(err.statusCode, { 'content-type': 'application/json', 'x-amzn-requestid': requestId, 'x-amzn-errortype': err.code });
+      res.end(restErrorBody(p, err));
+      this.record(p, operation, err.statusCode, started, requestId, err, input, undefined, callerOf(req));
+    }
+  }
+
   private send(res: http.ServerResponse, p: ServiceProvider, protocol: string, op: string, requestId: string, status: number, output: unknown) {
     if (protocol === 'json') {
       res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId });
@@ -155,7 +195,7 @@ export class AwsEdge {
     }
   }
 
-  private record(p: ServiceProvider | undefined, operation: string, status: number, started: number, requestId: string, err: AwsError | undefined, input: Record<string, unknown>, output?: unknown, caller?: string) {
+  private record(p: ServiceProvider | RestJsonProvider | undefined, operation: string, status: number, started: number, requestId: string, err: AwsError | undefined, input: Record<string, unknown>, output?: unknown, caller?: string) {
     const failures = summarizeFailures(output);
     this.opts.events?.append('api.call', {
       ...(caller ? { caller } : {}),

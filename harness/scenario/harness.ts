@@ -50,6 +50,10 @@ import { newRunId, runDirOf, writeRunLock, removeRunLock, harnessHome, type RunL
 import { cleanupLeftovers } from './cleanup.ts';
 import { writeTaskLogs } from '../report/logs.ts';
 import { writeReportHtml } from '../report/html.ts';
+import { startLambda } from '../aws/lambda/start.ts';
+import { startHttpApis } from '../aws/apigatewayv2/start.ts';
+import { startDynamoDb } from '../aws/dynamodb/start.ts';
+import type { StartedPart } from '../aws/serverless.ts';
 import { HostRecords, parseSurrealRootSecret, startEmbeddedDataTier, type SurrealEndpoint } from '../data/data-tier.ts';
 
 export interface HarnessOptions {
@@ -94,6 +98,8 @@ export interface HarnessStores {
 /** A running topology: the AWS edge, the fabric, DNS, the runtime and the scheduler. */
 export interface StartedHarness extends AsyncDisposable {
   runId: string;
+  /** the serverless half: Lambda (with its invoker), API Gateway v2 HTTP APIs, DynamoDB */
+  serverless: { lambda: Awaited<ReturnType<typeof startLambda>>; httpApis: StartedPart; dynamodb: StartedPart };
   runDir: string;
   /** harness.yaml, validated: what existed before the scripts ran */
   manifest: LoadedManifest;
@@ -389,6 +395,18 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
         }),
       ...(anthropic ? { taskTrust: anthropic.taskTrust } : {}),
     };
+    // the serverless half: Lambda, API Gateway v2 (invoking through Lambda), DynamoDB; their
+    // providers join the edge, their environment the scripts'
+    const slCtx = { runId, runDir, account, region, awsEndpoint, clock, events, logs: stores.logs, cognito: stores.cognito, iam: stores.iam, manifest, runtime: docker ? ('docker' as const) : ('process' as const), log };
+    const lambda = await startLambda(slCtx);
+    cleanups.push(() => lambda.stop());
+    const httpApis = await startHttpApis(slCtx, lambda.invoker);
+    cleanups.push(() => httpApis.stop());
+    const dynamodb = await startDynamoDb(slCtx);
+    cleanups.push(() => dynamodb.stop());
+    for (const part of [lambda, httpApis, dynamodb]) for (const p of part.providers) edge.register(p);
+    const serverless = { lambda, httpApis, dynamodb };
+
     const scheduler = new EcsScheduler(stores.ecs, deps, elbHooks(stores.ecs, stores.elb));
     scheduler.start();
     cleanups.push(() => scheduler.stop());
@@ -409,6 +427,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       ...(surreal ? { HARNESS_SURREAL_URL: surreal.url } : {}),
       ...(anthropic ? { HARNESS_ANTHROPIC_URL: `https://${anthropic.host}:${anthropic.port}`, HARNESS_ANTHROPIC_CA: anthropic.ca.certFile } : {}),
       ...edgeEnv,
+      ...lambda.env,
+      ...httpApis.env,
+      ...dynamodb.env,
     };
     writeEnvFile(envFile, exported);
     const awsCliMode: AwsCliMode = (await warmCli) ?? { mode: 'cold', reason: '--cold-cli / HARNESS_COLD_CLI' };
@@ -430,6 +451,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
 
     const h: StartedHarness = {
       runId,
+      serverless,
       runDir,
       manifest,
       deployDir: manifest.deployDir,

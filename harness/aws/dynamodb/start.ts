@@ -1,0 +1,6 @@
+import type { ServerlessContext, StartedPart } from '../serverless.ts';
+
+/** DynamoDB on the edge (placeholder until the provider lands). */
+export async function startDynamoDb(_ctx: ServerlessContext): Promise<StartedPart> {
+  return { providers: [], async stop() {} };
+}
