@@ -50,9 +50,9 @@ import { newRunId, runDirOf, writeRunLock, removeRunLock, harnessHome, type RunL
 import { cleanupLeftovers } from './cleanup.ts';
 import { writeTaskLogs } from '../report/logs.ts';
 import { writeReportHtml } from '../report/html.ts';
-import { startLambda } from '../aws/lambda/start.ts';
-import { startHttpApis } from '../aws/apigatewayv2/start.ts';
-import { startDynamoDb } from '../aws/dynamodb/start.ts';
+import { startLambda } from './serverless/lambda.ts';
+import { startHttpApis } from './serverless/http-apis.ts';
+import { startDynamoDb } from './serverless/dynamodb.ts';
 import type { StartedPart } from '../aws/serverless.ts';
 import { HostRecords, parseSurrealRootSecret, startEmbeddedDataTier, type SurrealEndpoint } from '../data/data-tier.ts';
 

@@ -1,4 +1,4 @@
-import type { ServerlessContext, StartedPart } from '../serverless.ts';
+import type { ServerlessContext, StartedPart } from '../../aws/serverless.ts';
 
 /** DynamoDB on the edge (placeholder until the provider lands). */
 export async function startDynamoDb(_ctx: ServerlessContext): Promise<StartedPart> {

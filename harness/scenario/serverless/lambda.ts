@@ -1,4 +1,4 @@
-import type { FunctionInvoker, ServerlessContext, StartedPart } from '../serverless.ts';
+import type { FunctionInvoker, ServerlessContext, StartedPart } from '../../aws/serverless.ts';
 
 /** Lambda: the API on the edge and the function environments (placeholder until the provider lands). */
 export async function startLambda(_ctx: ServerlessContext): Promise<StartedPart & { invoker: FunctionInvoker }> {
