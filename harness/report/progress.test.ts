@@ -87,6 +87,9 @@ function recording() {
   at(9100, 'script.end', { script: 'deploy-service.sh', args: ['gateway', 'v2'], exitCode: 0, durationMs: 2100 });
   at(9200, 'script.end', { script: 'deploy-service.sh', args: ['worker', 'v3'], exitCode: 255, durationMs: 2200 });
   at(9500, 'harness.down', { runId: 'eh00000000' });
+  // the teardown stops every task: not the deploy's progress
+  at(9600, 'ecs.task.stop-requested', { cluster: 'c', service: 'gateway', taskId: 't1', stopCode: 'ServiceSchedulerInitiated', stoppedReason: 'Harness teardown' });
+  task(9700, 'gateway', 't1', 'STOPPED');
   return { evs, marks };
 }
 
@@ -149,6 +152,18 @@ describe('progress model', () => {
     expect(end.endedAt).toBe(T0 + 9500);
   });
 
+  it('after harness.down the teardown changes nothing', () => {
+    const down = evs.findIndex((e) => e.type === 'harness.down') + 1;
+    expect(texts(modelAt(evs, evs.length))).toEqual(texts(modelAt(evs, down)));
+  });
+
+  it('a task failing after steady state: no longer steady, in red, with the stop reason', () => {
+    const m = modelAt(evs, marks.firstDeploy!);
+    m.apply({ t: T0 + 6300, seq: 900, type: 'ecs.task.health', service: 'gateway', taskId: 't2', container: 'app', healthStatus: 'UNHEALTHY' });
+    m.apply({ t: T0 + 6300, seq: 901, type: 'ecs.task.stop-requested', service: 'gateway', taskId: 't2', stoppedReason: 'Task failed container health checks' });
+    expect(texts(m).gateway).toBe('bad: no longer steady: running 2/2, healthy 1/2, unhealthy 1 — Task failed container health checks');
+  });
+
   it('names calls as the CLI does', () => {
     expect(cliCallName('elasticloadbalancing', 'DescribeTargetGroups')).toBe('elbv2 describe-target-groups');
     expect(cliCallName('secretsmanager', 'GetSecretValue')).toBe('secretsmanager get-secret-value');
@@ -181,6 +196,8 @@ describe('plain renderer (no TTY)', () => {
     const gateway = lines.filter((l) => / gateway: /.test(l)).map((l) => l.replace(/^\S+ \S+ /, ''));
     expect(gateway.length).toBe(new Set(gateway).size);
     expect(lines.every((l) => /^\d\d:\d\d:\d\d\.\d{3} /.test(l))).toBe(true);
+    // the deployment starts before CreateService says how many tasks: no line until it is known
+    expect(lines.filter((l) => l.includes(' gateway: gateway:1: running'))[0]).toBe(`${clockTime(T0 + 1200)} +1.2s gateway: gateway:1: running 0/2`);
   });
 
   it('prints nothing for events that change no state (aws calls, a repeated health status)', () => {

@@ -23,6 +23,7 @@ export const PROGRESS_EVENT_TYPES: ReadonlySet<string> = new Set([
   'ecs.service.updated',
   'ecs.service.status',
   'ecs.task.state',
+  'ecs.task.stop-requested',
   'ecs.task.health',
   'ecs.deployment',
   'ecs.deployment.failedTask',
@@ -61,6 +62,8 @@ export interface ServiceLine {
   name: string;
   text: string;
   tone: Tone;
+  /** a deployment whose desired count is not known yet and that has no task: the plain renderer waits */
+  provisional?: boolean;
 }
 
 export interface ScriptProgress {
@@ -146,6 +149,8 @@ export class ProgressModel {
   private readonly tasks = new Map<string, TaskProgress>();
 
   apply(e: TimelineEvent): void {
+    // after harness.down the teardown stops every task: that is not the deploy's progress
+    if (this.endedAt !== undefined) return;
     if (typeof e.t === 'number') {
       this.t0 ??= e.t;
       this.lastT = e.t;
@@ -247,6 +252,12 @@ export class ProgressModel {
         if (s && t.lastStatus === 'STOPPED' && str('stoppedReason') && t.taskDefinition === s.taskDefinition) s.lastStopReason = str('stoppedReason');
         break;
       }
+      case 'ecs.task.stop-requested': {
+        const t = this.tasks.get(str('taskId') ?? '');
+        const s = t && this.services.get(t.service);
+        if (s && t.taskDefinition === s.taskDefinition && str('stoppedReason')) s.lastStopReason = str('stoppedReason');
+        break;
+      }
       case 'ecs.task.health': {
         const t = this.tasks.get(str('taskId') ?? '');
         if (!t) break;
@@ -269,7 +280,11 @@ export class ProgressModel {
 
   /** One line per service (and per task definition no service runs yet), in order of appearance. */
   lines(): ServiceLine[] {
-    return [...this.services.values()].map((s) => ({ key: s.key, name: s.name, ...this.describe(s) }));
+    return [...this.services.values()].map((s) => {
+      const line: ServiceLine = { key: s.key, name: s.name, ...this.describe(s) };
+      if (s.phase === 'deploying' && s.desired === undefined && !this.hasTasks(s)) line.provisional = true;
+      return line;
+    });
   }
 
   private closeStep(t: number): void {
@@ -286,26 +301,37 @@ export class ProgressModel {
     const c = this.counts(s);
     const d = s.desired !== undefined ? `/${s.desired}` : '';
     const reason = s.lastStopReason ? ` — ${clip(s.lastStopReason, 80)}` : '';
-    if (s.phase === 'steady') {
-      const counts = s.healthChecked ? `${c.healthy}${d} healthy` : `${c.running}${d} running`;
-      if (s.rolledBack) return { text: `steady on ${s.rolledBack.to} after rollback${s.rolledBack.from ? ` from ${s.rolledBack.from}` : ''} (${counts})${registered}`, tone: 'bad' };
-      return { text: `steady (${counts})${registered}`, tone: 'good' };
-    }
     const parts: string[] = [];
     if (c.provisioning) parts.push(`provisioning ${c.provisioning}`);
     parts.push(`running ${c.running}${d}`);
     if (s.healthChecked) parts.push(`healthy ${c.healthy}${d}`);
+    if (c.unhealthy) parts.push(`unhealthy ${c.unhealthy}`);
     if (s.failedTasks) parts.push(`failed ${s.failedTasks}`);
     const counts = parts.join(', ');
+    if (s.phase === 'steady') {
+      const n = s.healthChecked ? c.healthy : c.running;
+      const whole = `${n}${d} ${s.healthChecked ? 'healthy' : 'running'}`;
+      // ECS announces steady once per deployment: a task failing afterwards is shown as it is
+      const holds = (s.desired === undefined || n >= s.desired) && !c.unhealthy && !c.provisioning;
+      if (s.rolledBack) return { text: `steady on ${s.rolledBack.to} after rollback${s.rolledBack.from ? ` from ${s.rolledBack.from}` : ''} (${holds ? whole : counts})${registered}`, tone: 'bad' };
+      if (holds) return { text: `steady (${whole})${registered}`, tone: 'good' };
+      return { text: `no longer steady: ${counts}${reason}${registered}`, tone: c.unhealthy || s.lastStopReason ? 'bad' : 'busy' };
+    }
     if (s.rolledBack) return { text: `ROLLBACK${s.rolledBack.from ? ` of ${s.rolledBack.from}` : ''} to ${s.rolledBack.to}: ${counts}${reason}${registered}`, tone: 'bad' };
     if (s.failed) return { text: `deployment FAILED (${rev}): ${counts}${reason}${registered}`, tone: 'bad' };
     return { text: `${rev ?? 'deploying'}: ${counts}${registered}`, tone: 'busy' };
   }
 
-  private counts(s: ServiceProgress): { provisioning: number; running: number; healthy: number } {
+  private hasTasks(s: ServiceProgress): boolean {
+    for (const t of this.tasks.values()) if (t.service === s.name) return true;
+    return false;
+  }
+
+  private counts(s: ServiceProgress): { provisioning: number; running: number; healthy: number; unhealthy: number } {
     let provisioning = 0;
     let running = 0;
     let healthy = 0;
+    let unhealthy = 0;
     for (const t of this.tasks.values()) {
       if (t.service !== s.name || (s.taskDefinition && t.taskDefinition !== s.taskDefinition)) continue;
       if (PROVISIONING.has(t.lastStatus)) provisioning++;
@@ -313,9 +339,10 @@ export class ProgressModel {
         running++;
         const hs = [...t.health.values()];
         if (hs.length && hs.every((h) => h === 'HEALTHY')) healthy++;
+        else if (hs.includes('UNHEALTHY')) unhealthy++;
       }
     }
-    return { provisioning, running, healthy };
+    return { provisioning, running, healthy, unhealthy };
   }
 
   /** The row of a service, created on first sight (taking the place of its task definition's row). */
@@ -478,7 +505,7 @@ export class PlainRenderer implements ProgressRenderer {
       this.out.write(`${at(s.endedAt)} script ${s.label}: exited ${s.exitCode ?? '?'} after ${seconds(s.endedAt - s.startedAt)}\n`);
     }
     for (const l of this.model.lines()) {
-      if (this.printed.get(l.key) === l.text) continue;
+      if (l.provisional || this.printed.get(l.key) === l.text) continue;
       this.printed.set(l.key, l.text);
       this.out.write(`${at(e.t)} ${l.name}: ${l.text}\n`);
     }
@@ -495,7 +522,8 @@ export class PlainRenderer implements ProgressRenderer {
   finish(): void {
     const last = this.model.steps.at(-1);
     if (last && last.endT === undefined && this.model.scripts.length === 0 && this.model.t0 !== undefined) {
-      this.out.write(`${clockTime(this.now())} +${seconds(this.now() - this.model.t0)} done\n`);
+      const now = this.now();
+      this.out.write(`${clockTime(now)} +${seconds(now - this.model.t0)} finished: ${last.text} (${seconds(now - last.t)})\n`);
     }
   }
 }
