@@ -12,6 +12,7 @@
 import { stubDockerImage, type StubArch } from '../harness/runtime/stub-image.ts';
 import { buildImages, ImageBuildError, removeHarnessImages } from '../harness/runtime/docker/images.ts';
 import { buildSurrealServerImage } from '../harness/runtime/docker/surrealdb.ts';
+import { createProgressRenderer } from '../harness/report/progress.ts';
 
 const args = process.argv.slice(2);
 const archArg = args.includes('--arch') ? args[args.indexOf('--arch') + 1] : undefined;
@@ -25,15 +26,23 @@ try {
     const removed = await removeHarnessImages();
     console.log(`removed ${removed.length} image(s)`);
   } else {
-    const r = await buildImages({ log: (l) => console.log(l), arches: arches as StubArch[] });
-    const total = Object.keys(r.base).length + Object.keys(r.stub).length;
-    console.log(
-      `images: ${r.builtCount} built, ${total - r.builtCount} up to date, in ${(r.durationMs / 1000).toFixed(1)} s ` +
-        `(stub: ${Object.values(r.stub).map((s) => s!.image).join(', ')}; bases: ${Object.values(r.base).map((b) => b!.image).join(', ')})`,
-    );
-    // the embedded SurrealDB server for docker mode (used when the official image is not present)
-    const s = await buildSurrealServerImage({ log: (l) => console.log(l) });
-    console.log(`images: ${s.image} ${s.built ? 'built' : 'up to date'} in ${(s.durationMs / 1000).toFixed(1)} s`);
+    // progress: each build step a line with its elapsed time (on a terminal a live counter)
+    const progress = createProgressRenderer(process.stdout);
+    try {
+      progress.step('images: checking what is missing or stale');
+      const r = await buildImages({ log: (l) => progress.step(l), arches: arches as StubArch[] });
+      const total = Object.keys(r.base).length + Object.keys(r.stub).length;
+      progress.log(
+        `images: ${r.builtCount} built, ${total - r.builtCount} up to date, in ${(r.durationMs / 1000).toFixed(1)} s ` +
+          `(stub: ${Object.values(r.stub).map((s) => s!.image).join(', ')}; bases: ${Object.values(r.base).map((b) => b!.image).join(', ')})`,
+      );
+      // the embedded SurrealDB server for docker mode (used when the official image is not present)
+      progress.step('images: the SurrealDB server image');
+      const s = await buildSurrealServerImage({ log: (l) => progress.step(l) });
+      progress.log(`images: ${s.image} ${s.built ? 'built' : 'up to date'} in ${(s.durationMs / 1000).toFixed(1)} s`);
+    } finally {
+      progress.finish();
+    }
   }
 } catch (e) {
   if (e instanceof ImageBuildError) {

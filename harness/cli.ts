@@ -11,6 +11,9 @@ import { harnessHome, pidAlive } from './scenario/run-id.ts';
 import { cleanupLeftovers } from './scenario/cleanup.ts';
 import { ManifestError, loadManifest } from './manifest/load.ts';
 import { networkConflict, resolveRuntimeChoice } from './runtime/docker/select.ts';
+import { createProgressRenderer, PlainRenderer, progressEventOf, type ProgressRenderer } from './report/progress.ts';
+import { connectProgress, listenProgress, PROGRESS_SOCKET_ENV } from './report/progress-channel.ts';
+import type { TimelineEvent } from './events.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SCENARIO_DIR = path.join(ROOT, 'scenarios');
@@ -33,9 +36,13 @@ const USAGE = `harness <verb> [options]
       --repeat N             run each scenario N times, each on a fresh topology, and compare the
                              outcomes (addresses and timings aside): exit 1 unless every run passed
                              with the same result for every check (e.g. isolation's probe matrix)
+      --quiet                no live progress (by default: on a terminal a line per ECS service
+                             updated in place and the script step running; elsewhere a timestamped
+                             line per state change)
   up [--deploy VERSION]      start the seeded topology in the background (AWS edge on :4566 when
-                             free), optionally run deploy-all.sh VERSION; writes .harness/env
-      --port N  --time-scale N  --deploy-dir PATH  --manifest PATH  --runtime R  --cold-cli  --foreground
+                             free), optionally run deploy-all.sh VERSION; writes .harness/env;
+                             shows bring-up steps and the deploy's progress (--quiet: not)
+      --port N  --time-scale N  --deploy-dir PATH  --manifest PATH  --runtime R  --cold-cli  --foreground  --quiet
   down                       stop what \`up\` started and remove its processes
   status                     the running topology: endpoint, services, deployments, tasks
   token [--user U] [--expired] [--not-before] [--id]
@@ -122,6 +129,7 @@ async function scenarioVerb(args: string[]): Promise<number> {
       'cold-cli': { type: 'boolean' },
       network: { type: 'string' },
       repeat: { type: 'string' },
+      quiet: { type: 'boolean' },
     },
   });
   const known = listScenarios();
@@ -149,7 +157,7 @@ async function scenarioVerb(args: string[]): Promise<number> {
   const reports: ScenarioReport[] = [];
   for (let k = 1; k <= repeat; k++) {
     if (repeat > 1) process.stdout.write(`\n══ run ${k} of ${repeat}\n`);
-    const r = await runScenarioFiles(files, env, names.length);
+    const r = await runScenarioFiles(files, env, names.length, !!values.quiet);
     code ||= r.code;
     reports.push(...r.reports);
     if (r.interrupted) break;
@@ -166,30 +174,55 @@ async function scenarioVerb(args: string[]): Promise<number> {
   return code;
 }
 
-/** One vitest run of the given scenario files; prints each scenario's summary. */
-async function runScenarioFiles(files: string[], env: Record<string, string>, expected: number): Promise<{ code: number; reports: ScenarioReport[]; interrupted: boolean }> {
+/**
+ * One vitest run of the given scenario files; prints each scenario's summary. Unless quiet, the
+ * worker forwards progress over a socket (report/progress-channel.ts) and this process renders
+ * it; on a terminal vitest's own output is passed through above the live block.
+ */
+async function runScenarioFiles(files: string[], env: Record<string, string>, expected: number, quiet = false): Promise<{ code: number; reports: ScenarioReport[]; interrupted: boolean }> {
   const session = path.join(os.tmpdir(), `escher-harness-session-${process.pid}.txt`);
   fs.writeFileSync(session, '');
   const vitest = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
   let interrupted = false;
+  const renderer = quiet ? undefined : createProgressRenderer(process.stdout);
+  const listener = renderer ? await listenProgress((e) => renderer.event(e)) : undefined;
+  // on a terminal the block is redrawn in place: vitest's output must come through us
+  const through = !!renderer && !!process.stdout.isTTY;
   const code = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, [vitest, 'run', '--project', 'scenario', ...files], {
       cwd: ROOT,
-      stdio: 'inherit',
-      env: { ...process.env, ...env, HARNESS_SESSION_FILE: session },
+      stdio: through ? ['inherit', 'pipe', 'pipe'] : 'inherit',
+      env: {
+        ...process.env,
+        ...env,
+        HARNESS_SESSION_FILE: session,
+        ...(listener ? { [PROGRESS_SOCKET_ENV]: listener.path } : {}),
+        ...(through && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}),
+      },
     });
+    if (through) {
+      for (const stream of [child.stdout!, child.stderr!]) {
+        const lines = lineSplitter((l) => renderer!.log(l));
+        stream.setEncoding('utf8');
+        stream.on('data', lines.push);
+        stream.on('end', lines.end);
+      }
+    }
     const forward = (sig: NodeJS.Signals) => {
       interrupted = true;
       child.kill(sig);
     };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
-    child.on('exit', (c, sig) => {
+    // 'close': after its output has come through too
+    child.on('close', (c, sig) => {
       process.off('SIGINT', forward);
       process.off('SIGTERM', forward);
       resolve(c ?? (sig ? 130 : 1));
     });
   });
+  await listener?.close();
+  renderer?.finish();
   const runDirs = fs.readFileSync(session, 'utf8').split('\n').filter(Boolean);
   fs.rmSync(session, { force: true });
   process.stdout.write('\n');
@@ -205,6 +238,25 @@ async function runScenarioFiles(files: string[], env: Record<string, string>, ex
   }
   if (runDirs.length < expected) process.stdout.write(`${expected - runDirs.length} scenario(s) did not get far enough to write a report: see the vitest output above.\n`);
   return { code, reports, interrupted };
+}
+
+/** Whole lines of a stream's chunks (the last, unterminated one at end). */
+function lineSplitter(onLine: (line: string) => void): { push: (chunk: string) => void; end: () => void } {
+  let buf = '';
+  return {
+    push: (chunk) => {
+      buf += chunk;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, i).replace(/\r$/, ''));
+        buf = buf.slice(i + 1);
+      }
+    },
+    end: () => {
+      if (buf) onLine(buf);
+      buf = '';
+    },
+  };
 }
 
 function scenarioEnv(values: Record<string, unknown>): Record<string, string> {
@@ -321,6 +373,7 @@ async function upVerb(args: string[]): Promise<number> {
       'cold-cli': { type: 'boolean' },
       network: { type: 'string' },
       foreground: { type: 'boolean' },
+      quiet: { type: 'boolean' },
     },
   });
   const running = readCurrent();
@@ -333,11 +386,24 @@ async function upVerb(args: string[]): Promise<number> {
   fs.rmSync(currentFile(), { force: true });
   const logFile = path.join(harnessHome(), 'up.log');
   const out = fs.openSync(logFile, 'w');
+  // live progress: the detached child (its output goes to up.log) forwards its steps and events here
+  const renderer = values.quiet ? undefined : createProgressRenderer(process.stdout);
+  const shown: string[] = [];
+  const listener = renderer
+    ? await listenProgress((e) => {
+        if (e.type === 'progress.step') shown.push(String(e.text));
+        renderer.event(e);
+      })
+    : undefined;
+  const endProgress = async () => {
+    await listener?.close();
+    renderer?.finish();
+  };
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'harness.mjs'), 'up', '--foreground', ...args], {
     cwd: process.cwd(),
     detached: true,
     stdio: ['ignore', out, out],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...(listener ? { [PROGRESS_SOCKET_ENV]: listener.path } : {}) },
   });
   child.unref();
   const exited = new Promise<number>((r) => child.on('exit', (c) => r(c ?? 1)));
@@ -345,20 +411,79 @@ async function upVerb(args: string[]): Promise<number> {
   for (;;) {
     const cur = readCurrent();
     if (cur && cur.pid === child.pid) {
-      process.stdout.write(fs.readFileSync(logFile, 'utf8'));
+      await endProgress();
+      // the log, but for the step lines the progress showed already
+      process.stdout.write(withoutLines(fs.readFileSync(logFile, 'utf8'), shown));
       // the topology stays up to look at, but a failed deploy is not a success
       return cur.deployFailed ? 1 : 0;
     }
     const done = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
     if (done !== undefined) {
+      await endProgress();
       process.stderr.write(fs.readFileSync(logFile, 'utf8'));
       return done || 1;
     }
     if (Date.now() > deadline) {
+      await endProgress();
       child.kill('SIGTERM');
       fail(`harness up did not become ready in time; see ${logFile}`, 1);
     }
   }
+}
+
+/** text without one occurrence of each of lines */
+function withoutLines(text: string, lines: string[]): string {
+  const left = new Map<string, number>();
+  for (const l of lines) left.set(l, (left.get(l) ?? 0) + 1);
+  return text
+    .split('\n')
+    .filter((l) => {
+      const n = left.get(l) ?? 0;
+      if (n) left.set(l, n - 1);
+      return n === 0;
+    })
+    .join('\n');
+}
+
+/**
+ * What `up` shows while it works: in the detached child of `harness up` the steps and events go
+ * to the parent's socket (it renders them) while its output goes to up.log as before; run in the
+ * foreground on its own, a renderer on stdout; with --quiet neither.
+ */
+function upProgress(quiet: boolean) {
+  const fwd = connectProgress(quiet ? undefined : process.env[PROGRESS_SOCKET_ENV]);
+  const renderer: ProgressRenderer | undefined = quiet || fwd.active ? undefined : createProgressRenderer(process.stdout);
+  let done = false;
+  const emit = (e: TimelineEvent) => {
+    renderer?.event(e);
+    fwd.send(e);
+  };
+  return {
+    /** the verb's own output: above the live block, or as it is */
+    say(text: string) {
+      if (!renderer || done) process.stdout.write(text);
+      else for (const l of text.replace(/\n$/, '').split('\n')) renderer.log(l);
+    },
+    /** a bring-up step (startHarness's log lines): in up.log too when forwarded */
+    step(text: string) {
+      if (renderer && !done) renderer.step(text);
+      else process.stdout.write(text + '\n');
+      fwd.step(text);
+    },
+    /** a timeline event (only those progress reads go anywhere) */
+    event(e: TimelineEvent) {
+      const p = progressEventOf(e);
+      if (p) emit(p);
+    },
+    script(type: 'script.start' | 'script.end', fields: Record<string, unknown>) {
+      emit({ t: Date.now(), seq: -1, type, ...fields });
+    },
+    finish() {
+      done = true;
+      renderer?.finish();
+      fwd.close();
+    },
+  };
 }
 
 async function upForeground(values: Record<string, any>, env: Record<string, string>): Promise<number> {
@@ -371,11 +496,25 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
     if (values.port !== undefined) fail(`--port ${port} is in use`, 1);
     port = 0;
   }
-  const h = await startHarness({ ...optionsFromEnv(), awsPort: port, kind: 'up', log: (l) => process.stdout.write(l + '\n') });
+  const progress = upProgress(!!values.quiet);
+  const started = Date.now();
+  progress.step('starting the topology');
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  try {
+    h = await startHarness({ ...optionsFromEnv(), awsPort: port, kind: 'up', log: (l) => progress.step(l) });
+  } catch (e) {
+    progress.finish();
+    throw e;
+  }
+  progress.step(`topology up in ${((Date.now() - started) / 1000).toFixed(1)} s (run ${h.runId})`);
+  const onEvent = (e: TimelineEvent) => progress.event(e);
+  h.events.on('event', onEvent);
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) return;
     stopping = true;
+    h.events.off('event', onEvent);
+    progress.finish();
     process.stdout.write(`\n${sig}: tearing down run ${h.runId}…\n`);
     await h.stop();
     fs.rmSync(currentFile(), { force: true });
@@ -388,8 +527,9 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
   let deployFailed: string | undefined;
   if (values.deploy) {
     const [script, ...args] = h.manifest.commands.deployAll.split(/\s+/).map((w) => w.replace('{version}', String(values.deploy)));
-    process.stdout.write(`running ${script} ${args.join(' ')} …\n`);
+    progress.say(`running ${script} ${args.join(' ')} …\n`);
     const fromSeq = h.events.all().length;
+    progress.script('script.start', { script, args });
     const r = await runScript({
       script: path.join(h.deployDir, script!),
       args,
@@ -397,20 +537,24 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
       env: h.cliEnv,
       logFile: path.join(h.runDir, 'scripts', 'up-deploy-all.log'),
     });
-    process.stdout.write(`${script} ${args.join(' ')} exited ${r.exitCode} (${(r.durationMs / 1000).toFixed(1)} s); log: ${path.join(h.runDir, 'scripts', 'up-deploy-all.log')}\n`);
+    progress.script('script.end', { script, args, exitCode: r.exitCode, durationMs: r.durationMs });
+    progress.say(`${script} ${args.join(' ')} exited ${r.exitCode} (${(r.durationMs / 1000).toFixed(1)} s); log: ${path.join(h.runDir, 'scripts', 'up-deploy-all.log')}\n`);
     // exit 0 is not the end of a deploy (a services-stable wait returns 0 after a rollback):
     // wait until the services it touched are steady or failed, and say which
     const { awaitDeployOutcome } = await import('./scenario/deploy-outcome.ts');
-    process.stdout.write('waiting for the services the deploy touched to be steady or failed …\n');
+    progress.say('waiting for the services the deploy touched to be steady or failed …\n');
     const o = await awaitDeployOutcome({ store: h.stores.ecs, events: h.events, scaledMs: (x) => h.clock.scaledMs(x) }, fromSeq, { label: `deploy ${values.deploy}` });
-    process.stdout.write(o.lines.join('\n') + '\n');
+    progress.say(o.lines.join('\n') + '\n');
     if (r.exitCode !== 0) {
       deployFailed = `${script} ${args.join(' ')} exited ${r.exitCode}`;
-      process.stdout.write(`deploy ${values.deploy} FAILED: ${deployFailed}\n`);
+      progress.say(`deploy ${values.deploy} FAILED: ${deployFailed}\n`);
     } else if (!o.ok) deployFailed = o.failure;
     else deployed = values.deploy;
-    if (deployFailed) process.stdout.write('the topology stays up to investigate the failed deploy; `harness down` stops it\n');
+    if (deployFailed) progress.say('the topology stays up to investigate the failed deploy; `harness down` stops it\n');
   }
+  // the progress ends here: what follows is the summary, and the topology serving
+  h.events.off('event', onEvent);
+  progress.finish();
   const envCopy = path.join(harnessHome(), 'env');
   fs.copyFileSync(h.envFile, envCopy);
   const cur: Current = { runId: h.runId, pid: process.pid, runDir: h.runDir, envFile: envCopy, awsEndpoint: h.awsEndpoint, deployed, ...(deployFailed ? { deployFailed } : {}) };
@@ -613,11 +757,14 @@ async function doctorVerb(args: string[]): Promise<number> {
   if (values.fix || all) {
     const plan = fixPlan(checks, all);
     let installed: string[] = [];
+    // apt-get writes to the terminal itself: timestamped step lines (no in-place block)
+    const progress = new PlainRenderer(process.stdout);
     try {
-      installed = fixWithApt(checks, all);
+      installed = fixWithApt(checks, all, { step: (t) => progress.step(t) });
     } catch (e) {
       process.stdout.write(`cannot fix here: ${(e as Error).message}\n`);
     }
+    progress.finish();
     process.stdout.write(formatFixOutcome(plan, installed, all).join('\n') + '\n');
     if (installed.length) checks = await runDoctor();
   }

@@ -209,13 +209,17 @@ export function formatFixOutcome(plan: FixPlan, installed: string[], all: boolea
   return lines;
 }
 
-/** As root on Debian: installs the Debian packages of missing checks (required ones, or all with `all`). */
-export function fixWithApt(checks: DoctorCheck[], all: boolean): string[] {
+/**
+ * As root on Debian: installs the Debian packages of missing checks (required ones, or all with
+ * `all`). `step` hears each step before it runs (progress: a line with its elapsed time).
+ */
+export function fixWithApt(checks: DoctorCheck[], all: boolean, progress: { step?: (text: string) => void } = {}): string[] {
   const pkgs = fixPlan(checks, all).install;
   if (pkgs.length === 0) return [];
   if (!(typeof process.getuid === 'function' && process.getuid() === 0) || !has('apt-get')) {
     throw new Error(`install as root: apt-get install -y ${pkgs.join(' ')}`);
   }
+  progress.step?.(`apt-get install -y -q ${pkgs.join(' ')}`);
   execFileSync('apt-get', ['install', '-y', '-q', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   return pkgs;
 }

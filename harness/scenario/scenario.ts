@@ -13,6 +13,7 @@ import { discoverDeployment, type DeployedService, type Deployment } from './dep
 import { releases } from '../runtime/catalogue.ts';
 import { diagnose, diagnosisInputOf } from '../report/diagnose.ts';
 import { lintStep } from '../manifest/lint.ts';
+import { connectProgress, forwardEvents, PROGRESS_SOCKET_ENV } from '../report/progress-channel.ts';
 
 /** Scenario options from the environment the `harness scenario` verb sets. */
 export function optionsFromEnv(): HarnessOptions {
@@ -60,12 +61,27 @@ export class Scenario {
   ) {}
 
   static async start(name: string, opts: HarnessOptions = {}): Promise<Scenario> {
-    const doctor = await runDoctor();
-    const blocking = doctor.filter((c) => c.required && c.level === 'missing');
-    if (blocking.length) {
-      throw new Error(`harness doctor: cannot run scenario ${name}:\n${blocking.map((c) => `  ${c.name}: ${c.detail} → ${c.fix}`).join('\n')}`);
+    // live progress: `harness scenario` names its socket; the heading, bring-up steps and the
+    // events progress reads go there (a no-op without it; never fails or slows the run)
+    const progress = connectProgress(process.env[PROGRESS_SOCKET_ENV]);
+    progress.send({ t: Date.now(), seq: -1, type: 'progress.scenario', name });
+    progress.step('preflight (harness doctor)');
+    const log = progress.active ? (line: string) => (opts.log?.(line), progress.step(line)) : opts.log;
+    let h: StartedHarness;
+    try {
+      const doctor = await runDoctor();
+      const blocking = doctor.filter((c) => c.required && c.level === 'missing');
+      if (blocking.length) {
+        throw new Error(`harness doctor: cannot run scenario ${name}:\n${blocking.map((c) => `  ${c.name}: ${c.detail} → ${c.fix}`).join('\n')}`);
+      }
+      progress.step('starting the topology');
+      h = await startHarness({ ...optionsFromEnv(), ...opts, kind: 'scenario', ...(log ? { log } : {}) });
+      progress.step(`topology up (run ${h.runId}, runtime ${h.runtime.name}): the scenario runs`);
+      forwardEvents(h.events, progress);
+    } catch (e) {
+      progress.close();
+      throw e;
     }
-    const h = await startHarness({ ...optionsFromEnv(), ...opts, kind: 'scenario' });
     const cli = describeAwsCli(h.cliEnv.HARNESS_AWS_CLI!);
     const s = new Scenario(name, h, `${cli.version} (${h.awsCliMode}; ${cli.bin})`);
     if (h.awsCliMode === 'cold') s.notes.push(`aws CLI cold: ${h.awsCliModeReason}`);
