@@ -697,6 +697,12 @@ export interface ChooseNetworkOptions {
   stateFile?: string;
   events?: NetnsFabricOptions['events'];
   log?: (line: string) => void;
+  /**
+   * When another live harness run holds this VPC CIDR on the host (two runs of one repo):
+   * wait up to this long for it to end before falling back to loopback (HARNESS_NETNS_WAIT_S;
+   * the test suite runs two fixtures side by side and sets it). 0: fall back at once.
+   */
+  waitForCidrMs?: number;
 }
 
 export interface ChosenNetwork {
@@ -726,6 +732,11 @@ export async function chooseNetwork(o: ChooseNetworkOptions): Promise<ChosenNetw
     if (wanted === 'netns') throw new Error(`--network netns: cannot build network namespaces here: ${cap.reason}`);
     return loopback(`loopback: ${cap.reason}; security groups are NOT enforced`);
   }
+  const lock = await acquireCidrLock(o.vpcCidr, o.runId, o.waitForCidrMs ?? 0, o.log);
+  if (!lock.ok) {
+    if (wanted === 'netns') throw new Error(`--network netns: ${lock.reason}`);
+    return loopback(`loopback: ${lock.reason}; security groups are NOT enforced`);
+  }
   const fabric = new NetnsFabric({
     runId: o.runId,
     vpcCidr: o.vpcCidr,
@@ -741,15 +752,90 @@ export async function chooseNetwork(o: ChooseNetworkOptions): Promise<ChosenNetw
   try {
     await fabric.start();
   } catch (e) {
+    lock.release();
     if (wanted === 'netns') throw e;
     return loopback(`loopback: the netns fabric could not start (${(e as Error).message}); security groups are NOT enforced`);
   }
   return {
     fabric,
     mode: 'netns',
-    reason: `netns (${wanted === 'netns' ? 'asked for' : 'auto'}: ${cap.reason}): one network namespace per task on bridge ${fabric.names.bridge}, security groups enforced by nftables`,
-    close: () => fabric.close(),
+    reason: `netns (${wanted === 'netns' ? 'asked for' : 'auto'}: ${cap.reason}): one network namespace per task on bridge ${fabric.names.bridge}, security groups enforced by nftables${lock.waitedMs > 0 ? ` (waited ${(lock.waitedMs / 1000).toFixed(1)} s for another run of this VPC CIDR to end)` : ''}`,
+    close: async () => {
+      try {
+        await fabric.close();
+      } finally {
+        lock.release();
+      }
+    },
   };
+}
+
+/**
+ * One live run per VPC CIDR on a host: a netns fabric routes the CIDR on the host, so a second
+ * run of the same repo cannot have it. The lock is a file under OWNER_DIR naming the holder's
+ * pid and run; a dead holder's lock is taken over. Waits up to `waitMs` for a live holder,
+ * watching the directory (no fixed sleep), then says who holds it.
+ */
+export async function acquireCidrLock(cidr: string, runId: string, waitMs: number, log?: (line: string) => void): Promise<{ ok: true; waitedMs: number; release(): void } | { ok: false; reason: string }> {
+  const file = path.join(OWNER_DIR, `cidr-${cidr.replace(/[^0-9.]/g, '_')}.lock`);
+  fs.mkdirSync(OWNER_DIR, { recursive: true });
+  const started = Date.now();
+  let announced = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, runId }), { flag: 'wx' });
+      let released = false;
+      return {
+        ok: true,
+        waitedMs: Date.now() - started,
+        release: () => {
+          if (released) return;
+          released = true;
+          try {
+            if ((JSON.parse(fs.readFileSync(file, 'utf8')) as { runId?: string }).runId === runId) fs.rmSync(file, { force: true });
+          } catch {
+            /* gone */
+          }
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return { ok: false, reason: `cannot lock VPC CIDR ${cidr} (${(e as Error).message})` };
+    }
+    let holder: { pid?: number; runId?: string } = {};
+    try {
+      holder = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      /* being written or removed: look again */
+    }
+    if (holder.pid !== undefined && !pidAlive(holder.pid)) {
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    const left = waitMs - (Date.now() - started);
+    const reason = `another harness run (${holder.runId ?? '?'}, pid ${holder.pid ?? '?'}) holds VPC CIDR ${cidr} on this host`;
+    if (left <= 0) return { ok: false, reason };
+    if (!announced) log?.(`${reason}: waiting up to ${Math.round(left / 1000)} s for it to end`);
+    announced = true;
+    await new Promise<void>((resolve) => {
+      const w = fs.watch(OWNER_DIR, () => done());
+      // a holder killed without cleanup changes nothing on disk: look again now and then
+      const t = setTimeout(done, Math.min(left, 1000));
+      function done() {
+        clearTimeout(t);
+        w.close();
+        resolve();
+      }
+    });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export { ipToInt };

@@ -249,6 +249,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
         }
       : await chooseNetwork({
       wanted: opts.network ?? ((process.env.HARNESS_NETWORK || undefined) as HarnessOptions['network']),
+      waitForCidrMs: Number(process.env.HARNESS_NETNS_WAIT_S || 0) * 1000,
       runId,
       vpcCidr: vpc.cidrBlock,
       subnets: vpc.subnets,
