@@ -250,6 +250,7 @@ export class ApiGatewayV2Store {
       const isLambda = !!functionArnOfUri(input.target);
       if (!isLambda && !/^https?:\/\/\S+$/.test(input.target)) throw apigwErrors.badRequest('Invalid target specified. The target must be a Lambda function ARN or an HTTP URL.');
       this.apis.set(apiId, s);
+      this.created(api);
       const integration = this.createIntegration(apiId, {
         integrationType: isLambda ? 'AWS_PROXY' : 'HTTP_PROXY',
         integrationUri: input.target,
@@ -263,9 +264,15 @@ export class ApiGatewayV2Store {
       const stage = this.createStage(apiId, { stageName: '$default', autoDeploy: true });
       stage.apiGatewayManaged = true;
       api.apiGatewayManaged = true;
-    } else this.apis.set(apiId, s);
-    this.deps.events?.append('apigateway.api.created', { apiId, name: api.name, protocolType: api.protocolType, apiEndpoint: api.apiEndpoint });
+    } else {
+      this.apis.set(apiId, s);
+      this.created(api);
+    }
     return api;
+  }
+
+  private created(api: HttpApi): void {
+    this.deps.events?.append('apigateway.api.created', { apiId: api.apiId, name: api.name, protocolType: api.protocolType, apiEndpoint: api.apiEndpoint });
   }
 
   getApi(apiId: string): HttpApi {
