@@ -213,6 +213,16 @@ describe('Lambda store and provider', () => {
     expect((await invoke('w', {})).error).toBe('ResourceNotFoundException');
   });
 
+  it('lists functions at the path CLI v1 sends (no trailing slash) and the one v2 sends, a page at a time', async () => {
+    await create(p, 'a');
+    await create(p, 'b');
+    expect((await callRest(p, 'GET', '/2015-03-31/functions')).body.Functions.map((f: any) => f.FunctionName)).toEqual(['a', 'b']);
+    const first = await callRest(p, 'GET', '/2015-03-31/functions/?MaxItems=1');
+    expect(first.body.Functions.map((f: any) => f.FunctionName)).toEqual(['a']);
+    const second = await callRest(p, 'GET', `/2015-03-31/functions/?MaxItems=1&Marker=${encodeURIComponent(first.body.NextMarker)}`);
+    expect(second.body).toEqual({ Functions: [expect.objectContaining({ FunctionName: 'b' })] });
+  });
+
   it('tags a function by ARN', async () => {
     await create(p, 't', { Tags: { a: '1' } });
     expect((await callRest(p, 'POST', `/2017-03-31/tags/${ARN('t')}`, { Tags: { b: '2' } })).status).toBe(204);

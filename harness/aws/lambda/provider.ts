@@ -17,10 +17,14 @@ import {
   type SupportedRuntime,
 } from './store.ts';
 
-/** The routes, as the botocore model (lambda 2015-03-31) writes each operation's http.method and requestUri. */
+/**
+ * The routes, as the botocore model (lambda 2015-03-31) writes each operation's http.method and
+ * requestUri. ListFunctions' `/2015-03-31/functions/` is written without its trailing slash: CLI
+ * v1 (botocore 1.4x) sends the path without it, v2 with it, and a route matches both that way.
+ */
 export const LAMBDA_ROUTES: readonly RestRoute[] = [
   { method: 'POST', uri: '/2015-03-31/functions', operation: 'CreateFunction' },
-  { method: 'GET', uri: '/2015-03-31/functions/', operation: 'ListFunctions' },
+  { method: 'GET', uri: '/2015-03-31/functions', operation: 'ListFunctions' },
   { method: 'GET', uri: '/2015-03-31/functions/{FunctionName}', operation: 'GetFunction' },
   { method: 'DELETE', uri: '/2015-03-31/functions/{FunctionName}', operation: 'DeleteFunction' },
   { method: 'GET', uri: '/2015-03-31/functions/{FunctionName}/configuration', operation: 'GetFunctionConfiguration' },
