@@ -37,6 +37,11 @@ export interface InvokeOptions {
   tail?: boolean;
   /** base64 ClientContext, passed to the handler's context */
   clientContext?: string;
+  /**
+   * the ARN the caller invoked (qualified with the alias or version it named): the handler's
+   * context.invokedFunctionArn. Default: the function ARN, qualified by the version unless $LATEST.
+   */
+  invokedFunctionArn?: string;
 }
 
 export interface InvokeOutcome {
