@@ -76,7 +76,7 @@ export class Scenario {
       }
       progress.step('starting the topology');
       h = await startHarness({ ...optionsFromEnv(), ...opts, kind: 'scenario', ...(log ? { log } : {}) });
-      progress.step(`topology up (run ${h.runId}, runtime ${h.runtime.name}): the scenario runs`);
+      progress.step(`topology up (run ${h.runId}, runtime ${h.runtime.name})`, true);
       forwardEvents(h.events, progress);
     } catch (e) {
       progress.close();
@@ -354,15 +354,26 @@ export class Scenario {
   }
 
   /** Writes the report, prints the summary, tears the topology down. */
+  /**
+   * The verdict first, then teardown: the report is decided and written (and printed, or named
+   * to `harness scenario` through the session file) as soon as the checks are done; stopping
+   * the topology comes after, and timeline.json is written again with the teardown in it.
+   */
   async finish(): Promise<ScenarioReport> {
     const r = this.report();
+    const failed = r.checks.filter((c) => c.status === 'failed').length;
+    this.h.events.append('scenario.verdict', { scenario: this.name, verdict: failed ? 'FAILED' : r.checks.length ? 'PASSED' : 'INCOMPLETE', checks: r.checks.length, failed });
+    try {
+      writeReport(r, this.h.events.all());
+    } finally {
+      const session = process.env.HARNESS_SESSION_FILE;
+      if (session) fs.appendFileSync(session, this.h.runDir + '\n');
+      else process.stdout.write(formatSummary(r) + '\n');
+    }
     try {
       await this.h.stop();
     } finally {
       writeReport(r, this.h.events.all());
-      const session = process.env.HARNESS_SESSION_FILE;
-      if (session) fs.appendFileSync(session, this.h.runDir + '\n');
-      else process.stdout.write(formatSummary(r) + '\n');
     }
     return r;
   }
