@@ -464,11 +464,11 @@ function upProgress(quiet: boolean) {
       if (!renderer || done) process.stdout.write(text);
       else for (const l of text.replace(/\n$/, '').split('\n')) renderer.log(l);
     },
-    /** a bring-up step (startHarness's log lines): in up.log too when forwarded */
-    step(text: string) {
-      if (renderer && !done) renderer.step(text);
+    /** a bring-up step (startHarness's log lines): in up.log too when forwarded; milestone: ends the step before */
+    step(text: string, milestone = false) {
+      if (renderer && !done) (milestone ? renderer.done(text) : renderer.step(text));
       else process.stdout.write(text + '\n');
-      fwd.step(text);
+      fwd.step(text, milestone);
     },
     /** a timeline event (only those progress reads go anywhere) */
     event(e: TimelineEvent) {
@@ -506,7 +506,7 @@ async function upForeground(values: Record<string, any>, env: Record<string, str
     progress.finish();
     throw e;
   }
-  progress.step(`topology up in ${((Date.now() - started) / 1000).toFixed(1)} s (run ${h.runId})`);
+  progress.step(`topology up in ${((Date.now() - started) / 1000).toFixed(1)} s (run ${h.runId})`, true);
   const onEvent = (e: TimelineEvent) => progress.event(e);
   h.events.on('event', onEvent);
   let stopping = false;

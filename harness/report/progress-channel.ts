@@ -22,8 +22,8 @@ export interface ProgressForwarder {
   /** false when there is no socket to send to (or it went away) */
   readonly active: boolean;
   send(e: TimelineEvent): void;
-  /** a bring-up step line */
-  step(text: string): void;
+  /** a bring-up step line (done: a milestone ending the step before it) */
+  step(text: string, done?: boolean): void;
   close(): void;
   /** settles when the connection is gone (closed, refused, or never made) */
   readonly closed: Promise<void>;
@@ -65,8 +65,8 @@ export function connectProgress(socketPath: string | undefined): ProgressForward
       return !dead;
     },
     send,
-    step(text: string) {
-      send({ t: Date.now(), seq: -1, type: 'progress.step', text });
+    step(text: string, done?: boolean) {
+      send({ t: Date.now(), seq: -1, type: 'progress.step', text, ...(done ? { done: true } : {}) });
     },
     close() {
       if (!dead && sock && !sock.destroyed) sock.end();

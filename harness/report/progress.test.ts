@@ -273,6 +273,10 @@ describe('TTY renderer', () => {
     out.chunks.length = 0;
     r.log('vitest says hello');
     expect(out.text()).toMatch(/^\x1b\[\d+A\r\x1b\[Jvitest says hello\n$/);
+    // other output is never cut to the screen's width (only the block's lines are)
+    const long = 'x'.repeat(400);
+    r.log(long);
+    expect(out.text()).toContain(long + '\n');
     r.finish();
     const final = out.text();
     expect(final).toContain('steady on gateway:1 after rollback from gateway:2 (2/2 healthy)');
@@ -299,6 +303,33 @@ describe('TTY renderer', () => {
     expect(out.text()).toContain('▸ images: building escher-stub  1m01s   elapsed 1m03s');
     r.finish();
     expect(out.text()).toContain('✓ images: building escher-stub 61.0s');
+  });
+
+  it('a step longer than the screen is clipped, its counters stay', () => {
+    const out = { ...sink(true), columns: 60 };
+    const r = new TtyRenderer(out, { now: () => T0 + 5000, intervalMs: 0, color: false });
+    r.event({ t: T0, seq: -1, type: 'progress.step', text: 'Anthropic API stand-in: https://api.anthropic.com:41677 → 127.0.0.1:41677 (loopback)' });
+    r.flush();
+    const line = out.text().split('\n').filter(Boolean).at(-1)!.replace('\r\x1b[2K', '');
+    expect(line.length).toBeLessThanOrEqual(59);
+    expect(line).toMatch(/^▸ Anthropic API stand-in: .*…  5s   elapsed 5s$/);
+  });
+
+  it('plain steps: a line as each starts with the time since the first; finish says when the last one ended', () => {
+    const out = sink(false);
+    let now = T0;
+    const r = new PlainRenderer(out, { now: () => now });
+    r.step('apt-get install -y -q curl jq');
+    now += 18_300;
+    r.finish();
+    expect(out.text()).toBe(`${clockTime(T0)} +0.0s apt-get install -y -q curl jq\n${clockTime(T0 + 18_300)} +18.3s finished: apt-get install -y -q curl jq (18.3s)\n`);
+    const up = sink(false);
+    const u = new PlainRenderer(up, { now: () => now });
+    u.step('starting the topology');
+    now += 1000;
+    u.done('topology up in 1.0 s');
+    u.finish();
+    expect(up.text().split('\n').filter(Boolean)).toEqual([`${clockTime(now - 1000)} +0.0s starting the topology`, `${clockTime(now)} +1.0s topology up in 1.0 s`]);
   });
 });
 

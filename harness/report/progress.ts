@@ -79,6 +79,8 @@ export interface ScriptProgress {
 export interface StepProgress {
   text: string;
   t: number;
+  /** a milestone that ends the step before it (`done: true` on progress.step): no duration of its own */
+  milestone?: boolean;
   /** when the next step started (or the work ended) */
   endT?: number;
 }
@@ -160,7 +162,7 @@ export class ProgressModel {
       case 'progress.step': {
         const last = this.steps.at(-1);
         if (last && last.endT === undefined) last.endT = e.t;
-        this.steps.push({ text: str('text') ?? '', t: e.t });
+        this.steps.push({ text: str('text') ?? '', t: e.t, ...(e.done === true ? { milestone: true, endT: e.t } : {}) });
         break;
       }
       case 'script.start':
@@ -446,6 +448,8 @@ export interface ProgressRenderer {
   event(e: TimelineEvent): void;
   /** a step (bring-up, build, apt): the previous one ends */
   step(text: string): void;
+  /** a milestone: the previous step ends with it, nothing runs after it */
+  done(text: string): void;
   /** a line of other output (vitest's, the verb's own): printed above the live block */
   log(line: string): void;
   /** the final static block; nothing is drawn afterwards */
@@ -466,7 +470,7 @@ export function createProgressRenderer(out: ProgressStream, opts: RendererOption
 }
 
 /** A renderer that prints nothing (--quiet). */
-export const silentRenderer: ProgressRenderer = { event() {}, step() {}, log() {}, finish() {} };
+export const silentRenderer: ProgressRenderer = { event() {}, step() {}, done() {}, log() {}, finish() {} };
 
 /**
  * One timestamped line per change: `12:03:04.120 +8.4s gateway: steady (2/2 healthy)`. A
@@ -513,6 +517,10 @@ export class PlainRenderer implements ProgressRenderer {
 
   step(text: string): void {
     this.event({ t: this.now(), seq: -1, type: 'progress.step', text });
+  }
+
+  done(text: string): void {
+    this.event({ t: this.now(), seq: -1, type: 'progress.step', text, done: true });
   }
 
   log(line: string): void {
@@ -576,6 +584,10 @@ export class TtyRenderer implements ProgressRenderer {
     this.event({ t: this.now(), seq: -1, type: 'progress.step', text });
   }
 
+  done(text: string): void {
+    this.event({ t: this.now(), seq: -1, type: 'progress.step', text, done: true });
+  }
+
   log(line: string): void {
     if (this.finished) {
       this.out.write(line + '\n');
@@ -625,7 +637,7 @@ export class TtyRenderer implements ProgressRenderer {
     const steps = this.model.steps;
     for (; this.stepsPrinted < steps.length && steps[this.stepsPrinted]!.endT !== undefined; this.stepsPrinted++) {
       const s = steps[this.stepsPrinted]!;
-      lines.push(`${this.paint('✓', '32')} ${s.text} ${this.paint(seconds(s.endT! - s.t), '2')}`);
+      lines.push(s.milestone ? `${this.paint('✓', '32')} ${s.text}` : `${this.paint('✓', '32')} ${s.text} ${this.paint(seconds(s.endT! - s.t), '2')}`);
     }
     for (const s of this.model.scripts) {
       if (s.endedAt === undefined || this.scriptsPrinted.has(s)) continue;
@@ -636,9 +648,10 @@ export class TtyRenderer implements ProgressRenderer {
     if (lines.length) this.static(lines);
   }
 
+  /** Lines above the block, whole (they may wrap: only the block's height must be known). */
   private static(lines: string[]): void {
     this.clear();
-    this.out.write(lines.map((l) => this.fit(l)).join('\n') + '\n');
+    this.out.write(lines.join('\n') + '\n');
   }
 
   private clear(): void {
@@ -660,23 +673,34 @@ export class TtyRenderer implements ProgressRenderer {
     const m = this.model;
     const rows = m.lines();
     const now = m.endedAt ?? this.now();
+    const cols = this.columns();
     const out: string[] = [];
     const w = Math.min(28, Math.max(0, ...rows.map((r) => r.name.length)));
-    for (const r of rows) out.push(`  ${r.name.padEnd(w)}  ${this.paint(r.text, TONE[r.tone])}`);
+    // texts are clipped before colouring, so the colour and the counters at the end stay
+    for (const r of rows) out.push(`  ${r.name.padEnd(w)}  ${this.paint(clip(r.text, cols - w - 4), TONE[r.tone])}`);
     if (m.t0 === undefined) return out;
-    const total = this.paint(`elapsed ${final ? seconds(now - m.t0) : counter(now - m.t0)}`, '2');
+    const totalText = `elapsed ${final ? seconds(now - m.t0) : counter(now - m.t0)}`;
+    const total = this.paint(totalText, '2');
+    const live = (label: string, since: number) => {
+      const tail = `  ${counter(now - since)}   `;
+      return `${this.paint('▸', '36')} ${clip(label, cols - 2 - tail.length - totalText.length)}${tail}${total}`;
+    };
     const running = m.runningScripts();
     const step = m.steps.at(-1);
     if (final) {
       if (rows.length || m.scripts.length) out.push(`  ${total}`);
     } else if (running.length) {
-      for (const s of running) out.push(`${this.paint('▸', '36')} ${s.label}${s.lastCall ? ` · ${s.lastCall}` : ''}  ${counter(now - s.startedAt)}   ${total}`);
+      for (const s of running) out.push(live(`${s.label}${s.lastCall ? ` · ${s.lastCall}` : ''}`, s.startedAt));
     } else if (step && step.endT === undefined) {
-      out.push(`${this.paint('▸', '36')} ${step.text}  ${counter(now - step.t)}   ${total}`);
+      out.push(live(step.text, step.t));
     } else {
       out.push(`  ${total}`);
     }
     return out;
+  }
+
+  private columns(): number {
+    return this.out.columns && this.out.columns > 20 ? this.out.columns - 1 : 200;
   }
 
   private paint(s: string, code: string): string {
@@ -685,7 +709,7 @@ export class TtyRenderer implements ProgressRenderer {
 
   /** One screen line: longer lines would wrap and break the cursor-up count. */
   private fit(line: string): string {
-    const cols = this.out.columns && this.out.columns > 10 ? this.out.columns - 1 : 200;
+    const cols = this.columns();
     // eslint-disable-next-line no-control-regex
     const visible = line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
     if (visible.length <= cols) return line;
