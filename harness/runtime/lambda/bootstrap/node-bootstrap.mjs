@@ -73,13 +73,15 @@ function request(method, urlPath, body, headers = {}) {
 
 function errorOf(err) {
   if (err instanceof Error || (err && typeof err === 'object' && 'message' in err && 'stack' in err)) {
-    const name = err.name && err.name !== 'Error' ? err.name : (err.constructor?.name ?? 'Error');
-    return { errorType: name, errorMessage: String(err.message), trace: typeof err.stack === 'string' ? err.stack.split('\n') : [] };
+    return { errorType: String(err.name ?? 'Error'), errorMessage: String(err.message), trace: typeof err.stack === 'string' ? err.stack.split('\n') : [] };
   }
-  if (err && typeof err === 'object') {
-    return { errorType: 'object', errorMessage: safeStringify(err) ?? String(err), trace: [] };
+  let errorMessage;
+  try {
+    errorMessage = String(err);
+  } catch {
+    errorMessage = Object.prototype.toString.call(err);
   }
-  return { errorType: typeof err, errorMessage: String(err), trace: [] };
+  return { errorType: typeof err, errorMessage, trace: [] };
 }
 
 function safeStringify(v) {
@@ -105,7 +107,9 @@ async function postError(urlPath, e) {
 class InitError extends Error {
   constructor(errorType, message, trace) {
     super(message);
+    this.name = errorType;
     this.errorType = errorType;
+    Error.captureStackTrace(this, InitError);
     this.trace = trace ?? this.stack.split('\n');
   }
 }
@@ -128,7 +132,7 @@ const isNotFound = (e) => e?.code === 'MODULE_NOT_FOUND' || e?.code === 'ERR_MOD
 
 async function loadModule(root, moduleName) {
   const base = path.resolve(root, moduleName);
-  const req = createRequire(path.join(root, 'index.js'));
+  const req = createRequire(BOOTSTRAP);
   const found = ['.js', '.mjs', '.cjs'].map((ext) => base + ext).find((f) => fs.existsSync(f));
   try {
     if (!found) {
@@ -149,7 +153,8 @@ async function loadModule(root, moduleName) {
   } catch (e) {
     if (e instanceof InitError) throw e;
     if (e instanceof SyntaxError) throw new InitError('Runtime.UserCodeSyntaxError', `SyntaxError: ${e.message}`, e.stack?.split('\n'));
-    if (isNotFound(e)) throw new InitError('Runtime.ImportModuleError', `Error: ${e.message}`, e.stack?.split('\n'));
+    // require() of a missing module; import() of one is a plain Error, as on Lambda
+    if (e?.code === 'MODULE_NOT_FOUND') throw new InitError('Runtime.ImportModuleError', `Error: ${e.message}`, e.stack?.split('\n'));
     throw e;
   }
 }
@@ -159,7 +164,7 @@ async function loadHandler(handlerString) {
   const dir = handlerString.slice(0, slash + 1);
   const rest = handlerString.slice(slash + 1);
   const dot = rest.indexOf('.');
-  if (dot <= 0 || dot === rest.length - 1) throw new InitError('Runtime.MalformedHandlerName', `Bad handler ${handlerString}`);
+  if (dot <= 0 || dot === rest.length - 1) throw new InitError('Runtime.MalformedHandlerName', 'Bad handler');
   const moduleName = rest.slice(0, dot);
   const fnPath = rest.slice(dot + 1);
   const mod = await loadModule(TASK_ROOT, dir + moduleName);
@@ -216,7 +221,7 @@ async function post(id, err, result) {
   }
   const body = result === undefined ? 'null' : safeStringify(result);
   if (body === undefined) {
-    const e = { errorType: 'Runtime.MarshalError', errorMessage: 'Unable to stringify response body', trace: [] };
+    const e = { errorType: 'Runtime.JSONStringifyError', errorMessage: 'Unable to stringify response body', trace: [] };
     logError('Invoke Error', e);
     return postError(`${BASE}/invocation/${encodeURIComponent(id)}/error`, e);
   }
@@ -276,6 +281,7 @@ async function fatal(title, e) {
   if (title === 'Unhandled Promise Rejection') {
     err.errorType = 'Runtime.UnhandledPromiseRejection';
     err.errorMessage = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    err.trace = [`Runtime.UnhandledPromiseRejection: ${err.errorMessage}`, ...err.trace.slice(1)];
   }
   logError(title, err);
   const flight = inFlight;
