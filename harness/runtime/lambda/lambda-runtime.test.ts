@@ -319,6 +319,9 @@ describe('Lambda runtime (process environments)', () => {
     expect(o.json).toEqual({ region: REGION, tables: ['from-the-edge'], logsClient: 'function' });
     const call = edgeRequests.find((r) => r.target === 'DynamoDB_20120810.ListTables');
     expect(call?.authorization).toMatch(new RegExp(`Credential=ASIA\\w+/\\d{8}/${REGION}/dynamodb/aws4_request`));
+    // a CommonJS handler requires it too
+    const cjs = await invoke(fn({ 'index.js': `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');\nexports.handler = async () => typeof DynamoDBClient;` }));
+    expect(cjs.json).toBe('function');
     // the harness's other packages are not there, as on Lambda
     const other = await invoke(fn({ 'index.mjs': `import 'zod';\nexport const handler = async () => 1;` }));
     expect(other.json).toMatchObject({ errorType: 'Error', errorMessage: expect.stringContaining("Cannot find package 'zod'") });
