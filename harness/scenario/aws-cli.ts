@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 /** One installed `aws` CLI. */
@@ -67,10 +68,15 @@ export function fakeAwsEnv(region: string): Record<string, string> {
 }
 
 /** Runs one aws CLI command against an endpoint; never throws on a non-zero exit. */
-export function runAws(cli: AwsCli, endpoint: string, args: string[], opts: { region?: string; env?: Record<string, string>; input?: string } = {}): Promise<AwsRunResult> {
+export async function runAws(cli: AwsCli, endpoint: string, args: string[], opts: { region?: string; env?: Record<string, string>; input?: string } = {}): Promise<AwsRunResult> {
   const env = { ...process.env, ...fakeAwsEnv(opts.region ?? 'us-west-1'), ...opts.env };
+  const argv = ['--endpoint-url', endpoint, '--output', 'json', ...args];
+  // CLI v1 runs warm (the scenarios' warm server, one per process and CLI; its differential test
+  // shows a warm call is byte-identical to a cold one); HARNESS_CONTRACT_COLD_CLI=1 runs cold
+  const warm = await warmServerFor(cli);
+  const [cmd, cmdArgs] = warm ? [warm.python[0]!, [...warm.python.slice(1), '-I', '-S', warm.client, warm.socket, warm.bin, ...argv]] : [cli.bin, argv];
   return new Promise((resolve, reject) => {
-    const child = spawn(cli.bin, ['--endpoint-url', endpoint, '--output', 'json', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, cmdArgs, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -87,6 +93,53 @@ export function runAws(cli: AwsCli, endpoint: string, args: string[], opts: { re
       resolve({ code: code ?? -1, stdout, stderr, json });
     });
   });
+}
+
+interface WarmServer {
+  python: string[];
+  client: string;
+  socket: string;
+  /** the CLI script the server loaded (a pyenv shim resolved) */
+  bin: string;
+}
+const warmServers = new Map<string, Promise<WarmServer | undefined>>();
+
+/**
+ * A warm server for a Python CLI (v1), started on first use in this process and killed when it
+ * exits; undefined for a frozen CLI (v2), when HARNESS_CONTRACT_COLD_CLI=1, or when it did not
+ * come up (the calls then run cold).
+ */
+function warmServerFor(cli: AwsCli): Promise<WarmServer | undefined> {
+  if (/^(1|true|yes)$/i.test(process.env.HARNESS_CONTRACT_COLD_CLI ?? '') || cli.major !== 'v1') return Promise.resolve(undefined);
+  let hit = warmServers.get(cli.bin);
+  if (!hit) {
+    hit = (async () => {
+      const [{ startWarmCli, pythonOf }, { resolveAwsCli, WARM_CLIENT }] = await Promise.all([import('./warm-cli.ts'), import('./cli-env.ts')]);
+      const { bin } = await resolveAwsCli({ requested: cli.bin });
+      const python = pythonOf(bin);
+      if (!python) return undefined;
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'escher-contract-cli-'));
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith('AWS_'))) as Record<string, string>;
+      const mode = await startWarmCli({ runId: `contract${process.pid}`, runDir: dir, awsCli: bin, socket: path.join(dir, 'aws.sock'), env });
+      if (mode.mode !== 'warm' || !mode.warm) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        console.log(`[aws-cli] contract calls run cold: ${mode.reason}`);
+        return undefined;
+      }
+      const pid = mode.warm.pid;
+      process.once('exit', () => {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+      });
+      return { python, client: WARM_CLIENT, socket: mode.warm.socket, bin };
+    })();
+    warmServers.set(cli.bin, hit);
+  }
+  return hit;
 }
 
 const described = new Map<string, AwsCli>();

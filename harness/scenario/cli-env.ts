@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 const execFileAsync = promisify(execFile);
 
 /** The warm CLI's client (warm-cli.ts), copied into each run's bin/. */
-const WARM_CLIENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'warm-cli', 'client.py');
+export const WARM_CLIENT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'warm-cli', 'client.py');
 
 /** First line of every wrapper we write; lets us recognise (and skip) our own wrappers. */
 export const WRAPPER_MARKER = '# escher-harness aws wrapper';
