@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -322,11 +322,34 @@ describe('Lambda runtime (process environments)', () => {
     // a CommonJS handler requires it too
     const cjs = await invoke(fn({ 'index.js': `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');\nexports.handler = async () => typeof DynamoDBClient;` }));
     expect(cjs.json).toBe('function');
-    // the harness's other packages are not there, as on Lambda
+    // nothing of the harness's own packages is there, as on Lambda
     const other = await invoke(fn({ 'index.mjs': `import 'zod';\nexport const handler = async () => 1;` }));
     expect(other.json).toMatchObject({ errorType: 'Error', errorMessage: expect.stringContaining("Cannot find package 'zod'") });
     // nothing was written into the code dir
     expect(readdirSync(spec.codeDir)).toEqual(['index.mjs']);
+  });
+
+  it("finds packages in the code dir's node_modules, never in a node_modules above it", async () => {
+    // a code dir inside a project whose node_modules has a package: on Lambda /var/task has no such parent
+    const parent = path.join(base, 'code', 'inside-a-repo');
+    mkdirSync(path.join(parent, 'node_modules', 'repo-only'), { recursive: true });
+    writeFileSync(path.join(parent, 'node_modules', 'repo-only', 'index.js'), 'module.exports = "from the repo";');
+    const pkg = { 'node_modules/own-pkg/index.js': 'module.exports = "bundled";', 'node_modules/own-pkg/package.json': '{"name":"own-pkg","main":"index.js"}' };
+    const place = (spec: FunctionSpec) => {
+      const codeDir = path.join(parent, spec.functionName);
+      rmSync(codeDir, { recursive: true, force: true });
+      mkdirSync(path.dirname(codeDir), { recursive: true });
+      renameSync(spec.codeDir, codeDir);
+      return { ...spec, codeDir };
+    };
+    const esm = await invoke(place(fn({ ...pkg, 'index.mjs': `import own from 'own-pkg';\nexport const handler = async () => own;` })));
+    expect(esm.json).toBe('bundled');
+    const cjs = await invoke(place(fn({ ...pkg, 'index.js': `exports.handler = async () => require('own-pkg');` })));
+    expect(cjs.json).toBe('bundled');
+    const esmAbove = await invoke(place(fn({ 'index.mjs': `import x from 'repo-only';\nexport const handler = async () => x;` })));
+    expect(esmAbove.json).toMatchObject({ errorType: 'Error', errorMessage: expect.stringContaining("Cannot find package 'repo-only'") });
+    const cjsAbove = await invoke(place(fn({ 'index.js': `exports.handler = async () => require('repo-only');` })));
+    expect(cjsAbove.json).toMatchObject({ errorType: 'Error', errorMessage: expect.stringContaining("Cannot find module 'repo-only'") });
   });
 
   it('runs a python handler (module.function) with its context and errors', async () => {

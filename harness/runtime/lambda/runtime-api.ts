@@ -52,6 +52,8 @@ export class RuntimeApiServer {
     this.server.keepAliveTimeout = 0; // the runtime holds one connection for as long as it lives
     this.server.requestTimeout = 0; // `next` is a long poll
     this.server.headersTimeout = 0;
+    // a runtime that misbehaves on the wire never takes the harness down
+    this.server.on('clientError', (_e, socket) => socket.destroy());
   }
 
   static async start(listener: RuntimeApiListener): Promise<RuntimeApiServer> {
@@ -60,6 +62,7 @@ export class RuntimeApiServer {
       s.server.once('error', reject);
       s.server.listen(0, '127.0.0.1', () => resolve());
     });
+    s.server.on('error', () => undefined);
     return s;
   }
 

@@ -17,7 +17,7 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import util from 'node:util';
@@ -101,6 +101,47 @@ function logError(title, e) {
 async function postError(urlPath, e) {
   await request('POST', urlPath, JSON.stringify(e), { 'Lambda-Runtime-Function-Error-Type': e.errorType });
 }
+
+// ---- what require() may find ---------------------------------------------------------------
+
+/**
+ * A bare require() from the function's own code never finds a package outside its code dir
+ * other than the SDK (NODE_PATH's layer): on Lambda /var/task has no parent with node_modules,
+ * here the code dir may sit under a repo whose node_modules would otherwise answer.
+ */
+function confineRequire() {
+  const real = (p) => {
+    try {
+      return fs.realpathSync(p) + path.sep;
+    } catch {
+      return undefined;
+    }
+  };
+  const root = real(TASK_ROOT);
+  const sdk = process.env.HARNESS_LAMBDA_LAYER_DIR ? real(path.join(process.env.HARNESS_LAMBDA_LAYER_DIR, 'nodejs', 'node_modules', '@aws-sdk')) : undefined;
+  if (!root) return;
+  const original = Module._resolveFilename;
+  Module._resolveFilename = function (request, parent, ...rest) {
+    const filename = original.call(this, request, parent, ...rest);
+    const from = parent?.filename;
+    if (
+      typeof from === 'string' &&
+      from.startsWith(root) &&
+      !/^(?:\.{0,2}\/|[a-z]+:)/i.test(request) &&
+      path.isAbsolute(filename) &&
+      !filename.startsWith(root) &&
+      !(sdk && filename.startsWith(sdk))
+    ) {
+      if (sdk && request.startsWith('@aws-sdk/')) return original.call(this, request, parent, rest[0], { paths: [path.dirname(sdk)] });
+      const e = new Error(`Cannot find module '${request}'\nRequire stack:\n- ${from}`);
+      e.code = 'MODULE_NOT_FOUND';
+      e.requireStack = [from];
+      throw e;
+    }
+    return filename;
+  };
+}
+confineRequire();
 
 // ---- loading the handler -------------------------------------------------------------------
 
