@@ -50,6 +50,88 @@ const anthropicHost = z
   })
   .strict();
 
+/** DynamoDB key attribute: its name and scalar type (S string, N number, B binary as base64). */
+const dynamoKey = z
+  .object({
+    name: z.string().min(1).max(255).describe('the attribute name'),
+    type: z.enum(['S', 'N', 'B']).describe('S string, N number, B binary (base64 in items)'),
+  })
+  .strict();
+type DynamoKey = z.output<typeof dynamoKey>;
+
+const DYNAMO_TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
+
+/** Whether a plain JSON value can be the key attribute of that type. */
+function dynamoKeyValueProblem(type: DynamoKey['type'], v: unknown): string | undefined {
+  if (type === 'S') return typeof v === 'string' && v !== '' ? undefined : 'a non-empty string';
+  if (type === 'N') return (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v.trim())) ? undefined : 'a number';
+  return typeof v === 'string' && v !== '' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 === 0 ? undefined : 'a non-empty base64 string';
+}
+
+/** The path of the first number in a plain JSON value that DynamoDB cannot store (NaN, ±Infinity). */
+function nonFinitePath(v: unknown, at: (string | number)[] = []): (string | number)[] | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : at;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = nonFinitePath(v[i], [...at, i]);
+      if (p) return p;
+    }
+  } else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const p = nonFinitePath(x, [...at, k]);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
+const dynamoTable = z
+  .object({
+    partitionKey: dynamoKey.describe('the hash key'),
+    sortKey: dynamoKey.optional().describe('the range key, if the table has one'),
+    billingMode: z.enum(['PAY_PER_REQUEST', 'PROVISIONED']).default('PAY_PER_REQUEST').describe('PROVISIONED tables get 5 read and 5 write capacity units'),
+    items: z
+      .array(z.record(z.string(), z.unknown()))
+      .default([])
+      .describe('items written before the scripts run, as plain JSON: strings, numbers, booleans, null, lists and mappings (each must carry the key attributes)'),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.sortKey && t.sortKey.name === t.partitionKey.name) {
+      ctx.addIssue({ code: 'custom', path: ['sortKey', 'name'], message: 'expected a name other than partitionKey.name', input: t.sortKey.name });
+    }
+    const keys = [
+      ['partition key', t.partitionKey],
+      ...(t.sortKey ? [['sort key', t.sortKey] as const] : []),
+    ] as const;
+    const seen = new Map<string, number>();
+    t.items.forEach((item, i) => {
+      for (const [role, k] of keys) {
+        if (!(k.name in item)) {
+          ctx.addIssue({ code: 'custom', path: ['items', i], message: `expected the ${role} ${k.name} among the item's attributes`, input: Object.keys(item) });
+          return;
+        }
+        const problem = dynamoKeyValueProblem(k.type, item[k.name]);
+        if (problem) {
+          ctx.addIssue({ code: 'custom', path: ['items', i, k.name], message: `expected ${problem} (the ${role}'s type is ${k.type})`, input: item[k.name] });
+          return;
+        }
+      }
+      const bad = nonFinitePath(item);
+      if (bad) {
+        ctx.addIssue({ code: 'custom', path: ['items', i, ...bad], message: 'expected a finite number', input: String(bad.reduce<any>((v, k) => v[k], item)) });
+        return;
+      }
+      const id = JSON.stringify(keys.map(([, k]) => String(item[k.name])));
+      const first = seen.get(id);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['items', i], message: `expected a key not already used by items[${first}]`, input: keys.map(([, k]) => item[k.name]) });
+        return;
+      }
+      seen.set(id, i);
+    });
+  });
+
 export const manifestSchema = z
   .object({
     $schema: z.string().optional(),
@@ -164,6 +246,21 @@ export const manifestSchema = z
       )
       .default([])
       .describe('the intended reachability, checked against what the scripts created'),
+    dynamodb: z
+      .object({
+        tables: z
+          .record(z.string(), dynamoTable)
+          .superRefine((tables, ctx) => {
+            for (const n of Object.keys(tables)) {
+              if (!DYNAMO_TABLE_NAME.test(n)) ctx.addIssue({ code: 'custom', path: [n], message: 'expected a table name of 3 to 255 characters from a-z A-Z 0-9 _ . -', input: n });
+            }
+          })
+          .default({})
+          .describe('table name: its key schema and the items it holds'),
+      })
+      .strict()
+      .optional()
+      .describe('DynamoDB tables that exist before the scripts run, created and filled at bring-up in the manifest\'s region'),
   })
   .strict();
 
@@ -171,12 +268,13 @@ export type ManifestInput = z.input<typeof manifestSchema>;
 export type Manifest = z.output<typeof manifestSchema>;
 export type SurrealHost = z.output<typeof surrealHost>;
 export type AnthropicHost = z.output<typeof anthropicHost>;
+export type DynamoDbTable = z.output<typeof dynamoTable>;
 
 /** The JSON Schema editors complete harness.yaml with (written to harness.schema.json). */
 export function manifestJsonSchema(): Record<string, unknown> {
   return {
     ...z.toJSONSchema(manifestSchema, { io: 'input', unrepresentable: 'any' }),
     title: 'escher-harness manifest (harness.yaml)',
-    description: 'What exists before the deploy scripts run: VPC, load balancers, Cognito, IAM roles, secrets, images, hosts and the intended policy.',
+    description: 'What exists before the deploy scripts run: VPC, load balancers, Cognito, IAM roles, secrets, images, hosts, DynamoDB tables and the intended policy.',
   };
 }
