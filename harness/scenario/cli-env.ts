@@ -27,7 +27,7 @@ export const FAKE_SECRET_ACCESS_KEY = 'harness-local-secret-key-not-real';
 export const MIN_WAITER_DELAY_SECONDS = 0.05;
 
 /** Waiter files re-written with scaled delays: `<service>/<api version>/waiters-2.json`. */
-export const SCALED_WAITER_SERVICES = ['ecs', 'elbv2'] as const;
+export const SCALED_WAITER_SERVICES = ['ecs', 'elbv2', 'lambda', 'dynamodb'] as const;
 
 /**
  * AWS settings of the caller's own shell that must not reach a script run against the
