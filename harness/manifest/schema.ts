@@ -132,6 +132,106 @@ const dynamoTable = z
     });
   });
 
+/** An HTTP API route key as API Gateway writes it: `GET /items/{id}`, `ANY /{proxy+}`, or `$default`. */
+const ROUTE_KEY = /^(?:(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY) (\/[^\s?#]*)|\$default)$/;
+const routeKey = z.string().regex(ROUTE_KEY, 'a route key such as GET /items/{id} (METHOD /path, the method one of GET POST PUT PATCH DELETE HEAD OPTIONS ANY) or $default');
+const LOG_GROUP = /^[.\-_/#A-Za-z0-9]{1,512}$/;
+
+/** Whether a request path (no query) is one a route's path template matches: `{x}` one segment, `{x+}` the rest. */
+export function routePathMatches(template: string, requestPath: string): boolean {
+  const t = template.split('/');
+  const p = requestPath.split('/');
+  for (let i = 0; i < t.length; i++) {
+    const seg = t[i]!;
+    if (/^\{[^{}]+\+\}$/.test(seg)) return i === t.length - 1 && p.length > i && p.slice(i).join('/') !== '';
+    if (i >= p.length) return false;
+    if (/^\{[^{}]+\}$/.test(seg)) {
+      if (p[i] === '') return false;
+    } else if (seg !== p[i]) return false;
+  }
+  return p.length === t.length;
+}
+
+const httpApiRequest = z
+  .object({
+    route: routeKey.describe('the route the request is for, as the scripts create it (e.g. GET /logs); its authorizer and integration are read from the control plane'),
+    method: z
+      .enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'])
+      .optional()
+      .describe("the method to send (default: the route's; required for ANY and $default)"),
+    path: z
+      .string()
+      .regex(/^\/[^\s#]*$/, 'a path such as /items/42 (a query string may follow)')
+      .optional()
+      .describe("the path to send, optionally with ?query (default: the route's path; required when it has {parameters})"),
+    headers: z.record(z.string(), z.string()).optional().describe('extra request headers (Authorization is the harness\'s)'),
+    body: z
+      .union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())])
+      .optional()
+      .describe('a mapping or list is sent as JSON (content-type application/json), a string as it is (text/plain)'),
+    expect: z.number().int().min(100).max(599).describe('the status the answer must have, with a valid access token'),
+    logsOf: z
+      .string()
+      .regex(LOG_GROUP, 'a log group name such as /ecs/web')
+      .optional()
+      .describe('a log group (one the scripts\' services write): the answer must hold its newest message as the harness\'s CloudWatch Logs has it when the request is sent'),
+    readBack: routeKey
+      .optional()
+      .describe('a route to read what was written: its {placeholders} are filled from the answer\'s JSON fields of those names; it must answer 200 with what was sent, and the item must be in a DynamoDB table the function\'s environment names'),
+    throws: z
+      .boolean()
+      .optional()
+      .describe('the function throws on this request: API Gateway answers 500 and the error\'s stack must reach the function\'s log group'),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const m = ROUTE_KEY.exec(r.route);
+    if (!m) return; // the route key's own issue says what is wrong
+    const routeMethod = m[1];
+    const routePath = m[2];
+    if (!r.method && (!routeMethod || routeMethod === 'ANY')) {
+      ctx.addIssue({ code: 'custom', path: ['route'], message: 'expected a route with one method, or the method to send (method: GET …)', input: r.route });
+    }
+    if (r.method && routeMethod && routeMethod !== 'ANY' && r.method !== routeMethod) {
+      ctx.addIssue({ code: 'custom', path: ['method'], message: `expected ${routeMethod} (the method of route ${r.route})`, input: r.method });
+    }
+    if (!r.path && (!routePath || /\{[^{}]+\}/.test(routePath))) {
+      ctx.addIssue({ code: 'custom', path: ['route'], message: `expected a route ${routePath ? 'without {parameters}' : 'with a path'}, or the path to send (path: /…)`, input: r.route });
+    }
+    if (r.path && routePath && !routePathMatches(routePath, r.path.split('?')[0]!)) {
+      ctx.addIssue({ code: 'custom', path: ['path'], message: `expected a path route ${r.route} matches`, input: r.path });
+    }
+    if (r.throws && r.expect !== 500) {
+      ctx.addIssue({ code: 'custom', path: ['expect'], message: 'expected 500 with throws: true (API Gateway answers 500 when the function throws)', input: r.expect });
+    }
+    if (r.readBack !== undefined) {
+      if (r.throws) ctx.addIssue({ code: 'custom', path: ['readBack'], message: 'expected no readBack with throws: true (nothing is written when the function throws)', input: r.readBack });
+      else if (r.expect < 200 || r.expect > 299) ctx.addIssue({ code: 'custom', path: ['expect'], message: 'expected a 2xx status with readBack (what is read back must have been written)', input: r.expect });
+      const rb = ROUTE_KEY.exec(r.readBack);
+      if (rb && (!rb[1] || rb[1] === 'ANY')) ctx.addIssue({ code: 'custom', path: ['readBack'], message: 'expected a route key with a method other than ANY, such as GET /items/{id}', input: r.readBack });
+    }
+    if (r.logsOf !== undefined && (r.expect < 200 || r.expect > 299)) {
+      ctx.addIssue({ code: 'custom', path: ['expect'], message: 'expected a 2xx status with logsOf (the lines come in a successful answer)', input: r.expect });
+    }
+  });
+
+const httpApi = z
+  .object({
+    userPool: name.describe("the cognito[].userPool whose tokens the API's JWT authorizer accepts (its issuer)"),
+    client: name.optional().describe("the pool's app client in the authorizer's audience; the requests' tokens are issued to it (default: the pool's first client)"),
+    user: name.optional().describe("the pool's user the requests' tokens are issued for (default: the pool's first user)"),
+    stage: z
+      .string()
+      .regex(/^(\$default|[a-zA-Z0-9_-]{1,128})$/, 'a stage name such as $default or prod')
+      .optional()
+      .describe("the stage the requests go to (default: $default when the API has it, else the API's only stage)"),
+    requests: z
+      .array(httpApiRequest)
+      .min(1, 'expected at least one request')
+      .describe('the sample requests the functions scenario sends with a valid access token; their routes (and readBack routes) are the routes it checks'),
+  })
+  .strict();
+
 export const manifestSchema = z
   .object({
     $schema: z.string().optional(),
@@ -261,20 +361,53 @@ export const manifestSchema = z
       .strict()
       .optional()
       .describe('DynamoDB tables that exist before the scripts run, created and filled at bring-up in the manifest\'s region'),
+    httpApis: z
+      .record(z.string(), httpApi)
+      .superRefine((apis, ctx) => {
+        for (const n of Object.keys(apis)) {
+          if (n.length < 1 || n.length > 128) ctx.addIssue({ code: 'custom', path: [n], message: 'expected an HTTP API name of 1 to 128 characters', input: n });
+        }
+      })
+      .optional()
+      .describe('HTTP APIs the scripts create (API Gateway v2, by name): the Cognito pool and app client their JWT authorizer accepts, and the sample requests the functions scenario sends'),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    // httpApis name pools, clients and users of cognito: each must be there
+    for (const [api, a] of Object.entries(m.httpApis ?? {})) {
+      const pool = m.cognito.find((p) => p.userPool === a.userPool);
+      if (!pool) {
+        const known = m.cognito.map((p) => p.userPool);
+        ctx.addIssue({ code: 'custom', path: ['httpApis', api, 'userPool'], message: known.length ? `expected a user pool cognito lists (${known.join(', ')})` : 'expected a user pool cognito lists (it lists none)', input: a.userPool });
+        continue;
+      }
+      const i = m.cognito.indexOf(pool);
+      if (a.client !== undefined && !pool.clients.some((c) => c.name === a.client)) {
+        ctx.addIssue({ code: 'custom', path: ['httpApis', api, 'client'], message: `expected an app client of ${pool.userPool} (cognito[${i}].clients: ${pool.clients.map((c) => c.name).join(', ') || 'none'})`, input: a.client });
+      } else if (a.client === undefined && pool.clients.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['httpApis', api, 'userPool'], message: `expected a pool with an app client, for the requests' tokens (cognito[${i}].clients is empty)`, input: a.userPool });
+      }
+      if (a.user !== undefined && !pool.users.some((u) => u.username === a.user)) {
+        ctx.addIssue({ code: 'custom', path: ['httpApis', api, 'user'], message: `expected a user of ${pool.userPool} (cognito[${i}].users: ${pool.users.map((u) => u.username).join(', ') || 'none'})`, input: a.user });
+      } else if (a.user === undefined && pool.users.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['httpApis', api, 'userPool'], message: `expected a pool with a user, for the requests' tokens (cognito[${i}].users is empty)`, input: a.userPool });
+      }
+    }
+  });
 
 export type ManifestInput = z.input<typeof manifestSchema>;
 export type Manifest = z.output<typeof manifestSchema>;
 export type SurrealHost = z.output<typeof surrealHost>;
 export type AnthropicHost = z.output<typeof anthropicHost>;
 export type DynamoDbTable = z.output<typeof dynamoTable>;
+export type HttpApiSpec = z.output<typeof httpApi>;
+export type HttpApiRequest = z.output<typeof httpApiRequest>;
 
 /** The JSON Schema editors complete harness.yaml with (written to harness.schema.json). */
 export function manifestJsonSchema(): Record<string, unknown> {
   return {
     ...z.toJSONSchema(manifestSchema, { io: 'input', unrepresentable: 'any' }),
     title: 'escher-harness manifest (harness.yaml)',
-    description: 'What exists before the deploy scripts run: VPC, load balancers, Cognito, IAM roles, secrets, images, hosts, DynamoDB tables and the intended policy.',
+    description: 'What exists before the deploy scripts run: VPC, load balancers, Cognito, IAM roles, secrets, images, hosts, DynamoDB tables, the HTTP APIs the scripts create (how they are authorized and what to send them) and the intended policy.',
   };
 }
