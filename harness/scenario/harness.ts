@@ -99,7 +99,7 @@ export interface HarnessStores {
 export interface StartedHarness extends AsyncDisposable {
   runId: string;
   /** the serverless half: Lambda (with its invoker), API Gateway v2 HTTP APIs, DynamoDB */
-  serverless: { lambda: Awaited<ReturnType<typeof startLambda>>; httpApis: StartedPart; dynamodb: StartedPart };
+  serverless: { lambda: Awaited<ReturnType<typeof startLambda>>; httpApis: Awaited<ReturnType<typeof startHttpApis>>; dynamodb: Awaited<ReturnType<typeof startDynamoDb>> };
   runDir: string;
   /** harness.yaml, validated: what existed before the scripts ran */
   manifest: LoadedManifest;

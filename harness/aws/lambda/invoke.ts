@@ -52,14 +52,15 @@ export function logResultOf(text: string): string {
 /**
  * Runs one invocation of a resolved function, version or alias: routes an alias, refuses a
  * function that is not Active, hands the live code's spec to the runner and appends
- * `lambda.invoke` (requestId, version, duration, error) to the event log. Event invocations are
+ * `lambda.invoke` (requestId, version, the CodeSha256 that ran, duration, error) to the event log. Event invocations are
  * answered 202 at once and run in the background; DryRun runs nothing (204).
  */
 export async function invokeTarget(store: LambdaStore, runner: FunctionRunner, events: EventSink | undefined, t: ResolvedTarget, payload: Buffer, opts: InvokeOptions): Promise<InvocationResult> {
   const version = t.alias ? store.routeAlias(t.alias, opts.random) : t.version.version;
   const spec = store.runSpec(t, version);
   if (opts.type === 'DryRun') return { statusCode: 204, payload: Buffer.alloc(0), executedVersion: version };
-  const base = { functionName: t.fn.name, arn: t.arn, version, requestId: opts.requestId, invocationType: opts.type, ...(opts.principal ? { principal: opts.principal } : {}) };
+  // codeSha256: the code that ran (for $LATEST the live code, the previous one while an update is InProgress)
+  const base = { functionName: t.fn.name, arn: t.arn, version, codeSha256: spec.codeSha256, requestId: opts.requestId, invocationType: opts.type, ...(opts.principal ? { principal: opts.principal } : {}) };
   const run = async () => {
     const started = Date.now();
     try {

@@ -78,7 +78,7 @@ describe('Lambda store and provider', () => {
     expect(r.headers['x-amz-executed-version']).toBe('$LATEST');
     expect(JSON.parse(r.body.toString())).toEqual({ echo: { a: 1 }, version: '$LATEST', codeSha256: sha });
     expect(runner.calls[0]!.spec).toMatchObject({ functionName: 'orders', functionArn: ARN('orders'), runtime: 'nodejs20.x', handler: 'index.handler', architecture: 'arm64', codeDir: dir, environment: { TABLE: 'orders' }, logGroup: '/aws/lambda/orders', role: ROLE, timeout: 3, memorySize: 128 });
-    expect(events.filter('lambda.invoke')[0]).toMatchObject({ functionName: 'orders', version: '$LATEST', requestId: runner.calls[0]!.requestId, invocationType: 'RequestResponse', durationMs: 1 });
+    expect(events.filter('lambda.invoke')[0]).toMatchObject({ functionName: 'orders', version: '$LATEST', codeSha256: sha, requestId: runner.calls[0]!.requestId, invocationType: 'RequestResponse', durationMs: 1 });
   });
 
   it('keeps running the previous code while an update is InProgress, refuses a second update, then switches and retires the old environments', async () => {
@@ -100,6 +100,8 @@ describe('Lambda store and provider', () => {
     expect(retired).toEqual([{ functionArn: ARN('api'), version: '$LATEST' }]);
     const after = await invoke('api', {});
     expect(JSON.parse(after.body.toString()).codeSha256).toBe(up.body.CodeSha256);
+    // the event log says which code served each invocation: the old one while InProgress
+    expect(events.filter('lambda.invoke').map((e) => e.codeSha256)).toEqual([first.body.CodeSha256, up.body.CodeSha256]);
     const cfg = await callRest(p, 'PUT', '/2015-03-31/functions/api/configuration', { MemorySize: 256, Environment: { Variables: { MODE: 'x' } } });
     expect(cfg.body).toMatchObject({ MemorySize: 256, LastUpdateStatus: 'InProgress', Environment: { Variables: { MODE: 'x' } } });
     await updated('api', 2);
