@@ -71,8 +71,8 @@ export function fakeAwsEnv(region: string): Record<string, string> {
 export async function runAws(cli: AwsCli, endpoint: string, args: string[], opts: { region?: string; env?: Record<string, string>; input?: string } = {}): Promise<AwsRunResult> {
   const env = { ...process.env, ...fakeAwsEnv(opts.region ?? 'us-west-1'), ...opts.env };
   const argv = ['--endpoint-url', endpoint, '--output', 'json', ...args];
-  // CLI v1 runs warm (the scenarios' warm server, one per process and CLI; its differential test
-  // shows a warm call is byte-identical to a cold one); HARNESS_CONTRACT_COLD_CLI=1 runs cold
+  // a Python CLI runs warm (the scenarios' warm server, one per process and CLI; its differential
+  // test shows a warm call is byte-identical to a cold one); HARNESS_CONTRACT_COLD_CLI=1 runs cold
   const warm = await warmServerFor(cli);
   const [cmd, cmdArgs] = warm ? [warm.python[0]!, [...warm.python.slice(1), '-I', '-S', warm.client, warm.socket, warm.bin, ...argv]] : [cli.bin, argv];
   return new Promise((resolve, reject) => {
@@ -105,12 +105,12 @@ interface WarmServer {
 const warmServers = new Map<string, Promise<WarmServer | undefined>>();
 
 /**
- * A warm server for a Python CLI (v1), started on first use in this process and killed when it
- * exits; undefined for a frozen CLI (v2), when HARNESS_CONTRACT_COLD_CLI=1, or when it did not
- * come up (the calls then run cold).
+ * A warm server for a Python CLI (v1, and Debian's v2), started on first use in this process and
+ * killed when it exits; undefined for a frozen CLI (the installer's v2), when
+ * HARNESS_CONTRACT_COLD_CLI=1, or when it did not come up (the calls then run cold).
  */
 function warmServerFor(cli: AwsCli): Promise<WarmServer | undefined> {
-  if (/^(1|true|yes)$/i.test(process.env.HARNESS_CONTRACT_COLD_CLI ?? '') || cli.major !== 'v1') return Promise.resolve(undefined);
+  if (/^(1|true|yes)$/i.test(process.env.HARNESS_CONTRACT_COLD_CLI ?? '')) return Promise.resolve(undefined);
   let hit = warmServers.get(cli.bin);
   if (!hit) {
     hit = (async () => {
