@@ -159,6 +159,18 @@ describe('EcsScheduler', () => {
     expect(cp.runtime.started).toBe(0);
   });
 
+  it('backs off relaunching a service whose tasks cannot start (no breaker): 5, 10, 15 … scaled seconds apart', async () => {
+    cp = makeTestControlPlane({ [IMG('amd')]: { arch: 'amd64' } }, 0.01);
+    const td = taskDef(cp.store, 'amd');
+    cp.store.createService({ cluster: 'c1', serviceName: 'web', taskDefinition: td.taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET });
+    const created = () => cp!.events.filter((e) => e.type === 'ecs.task.state' && e.service === 'web' && e.lastStatus === 'PROVISIONING');
+    await cp.events.waitFor(() => created().length >= 4);
+    const at = created().map((e) => e.t);
+    // the n-th relaunch comes at least min(5 × n, 60) AWS seconds after the n-th launch (× 0.01 here)
+    for (const [i, min] of [[1, 50], [2, 100], [3, 150]] as const) expect(at[i]! - at[i - 1]!, `launch ${i + 1} after launch ${i}: ${at.map((t) => t - at[0]!).join(', ')} ms`).toBeGreaterThanOrEqual(min - 5);
+    expect(cp.runtime.started).toBe(0);
+  });
+
   it('drains a deleted service to INACTIVE', async () => {
     cp = makeTestControlPlane({ [IMG('v1')]: {} });
     const td = taskDef(cp.store, 'v1');

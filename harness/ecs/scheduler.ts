@@ -27,6 +27,9 @@ export interface SchedulerHooks {
  * within maximumPercent/minimumHealthyPercent, health-based replacement, failedTasks and the
  * circuit breaker (with rollback), steady state, draining on delete.
  */
+/** How a task can fail before it was ever healthy: what the circuit breaker counts and the relaunch backoff follows (a pull failure never reaches RUNNING: it counts, as on ECS). */
+const FAILED_OUTCOMES: ReadonlySet<string> = new Set(['failed-to-start', 'image-pull-failed', 'essential-exit', 'health-failed']);
+
 export class EcsScheduler {
   private readonly runners = new Map<string, TaskRunner>();
   private readonly dirty = new Set<ServiceState>();
@@ -34,6 +37,10 @@ export class EcsScheduler {
   private unsubscribe?: () => void;
   private cancelTick?: () => void;
   private readonly launchNotBefore = new Map<string, number>();
+  /** per service: tasks in a row that failed before they were ever healthy (the relaunch backoff) */
+  private readonly launchFailures = new Map<string, number>();
+  /** tasks already counted in launchFailures */
+  private readonly failureCounted = new Set<string>();
   private readonly unableAnnounced = new Set<string>();
   private closed = false;
 
@@ -145,7 +152,7 @@ export class EcsScheduler {
     if (!s || !runner) return;
     const dep = s.service.deployments!.find((d) => d.id === t.task.startedBy);
     if (!dep) return;
-    const failed = runner.outcome === 'failed-to-start' || runner.outcome === 'essential-exit' || runner.outcome === 'health-failed';
+    const failed = FAILED_OUTCOMES.has(runner.outcome);
     const ds = s.deploymentState.get(dep.id!);
     if (failed && !runner.everHealthy && ds && !ds.evaluationDone && dep.rolloutState === 'IN_PROGRESS') {
       dep.failedTasks = (dep.failedTasks ?? 0) + 1;
@@ -158,9 +165,6 @@ export class EcsScheduler {
         taskId: taskIdOf(t.task.taskArn!),
         stoppedReason: t.task.stoppedReason,
       });
-      // back off relaunching a failing deployment, as ECS throttles crash-looping services
-      const k = Math.min(dep.failedTasks, 12);
-      this.launchNotBefore.set(s.service.serviceArn!, Date.now() + this.deps.clock.scaledMs(Math.min(5 * k, 60)));
     }
   }
 
@@ -191,6 +195,7 @@ export class EcsScheduler {
           dep.failedTasks = 0;
         }
         this.launchNotBefore.delete(s.serviceArn!);
+        this.launchFailures.delete(s.serviceArn!);
       }
       const elbFailure = t.task.lastStatus === 'RUNNING' ? this.hooks.targetFailure?.(t) : undefined;
       if (elbFailure && t.task.healthStatus !== 'UNHEALTHY') {
@@ -255,6 +260,7 @@ export class EcsScheduler {
           const rb = this.store.rollbackDeployment(state, target);
           this.deps.events.append('ecs.deployment.rollback', { cluster: state.clusterName, service: name, from: primary.id, to: target.id, taskDefinition: target.taskDefinition, rolloutStateReason: rb.rolloutStateReason });
           this.launchNotBefore.delete(s.serviceArn!);
+          this.launchFailures.delete(s.serviceArn!);
           return this.mark(state);
         }
       } else if (!this.unableAnnounced.has(primary.id!)) {
@@ -263,7 +269,20 @@ export class EcsScheduler {
       }
     }
 
-    // 3. launch for the PRIMARY deployment
+    // 3. launch for the PRIMARY deployment, backing off after every task that failed before it
+    // was ever healthy (a pull that keeps failing, a crash loop), breaker or not, as ECS throttles
+    // such services: counted when the task is told to stop (a replacement would otherwise start
+    // at once), reset by a healthy task
+    for (const t of all) {
+      const id = taskIdOf(t.task.taskArn!);
+      const runner = this.runners.get(id);
+      if (t.task.desiredStatus !== 'STOPPED' || !runner || runner.everHealthy || this.failureCounted.has(id)) continue;
+      if (!FAILED_OUTCOMES.has(runner.outcome)) continue;
+      this.failureCounted.add(id);
+      const n = Math.min((this.launchFailures.get(s.serviceArn!) ?? 0) + 1, 12);
+      this.launchFailures.set(s.serviceArn!, n);
+      this.launchNotBefore.set(s.serviceArn!, Date.now() + this.deps.clock.scaledMs(Math.min(5 * n, 60)));
+    }
     const totalLive = deployments.reduce((n, d) => n + liveOf(d).length, 0);
     const primaryLive = liveOf(primary).length;
     const throttledUntil = this.launchNotBefore.get(s.serviceArn!) ?? 0;
