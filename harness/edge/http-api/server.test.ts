@@ -71,7 +71,6 @@ describe('HTTP API data plane over HTTPS', () => {
     clock,
     certDir: runDir,
     events: sink,
-    minTimeoutMs: 1000,
   });
   let agent: Agent;
   let apiId = '';

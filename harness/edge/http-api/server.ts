@@ -14,7 +14,6 @@ import { apiOfRequest, selectRoute, stageOfPath } from './routing.ts';
 /** HTTP APIs take request payloads up to 10 MB. */
 const MAX_PAYLOAD = 10 * 1024 * 1024;
 /** Integration timeouts are AWS intervals (scaled), floored in real time so a cold start is not a 503. */
-const DEFAULT_MIN_TIMEOUT_MS = 3000;
 /** What API Gateway logs as the integrationError when it may not invoke the function. */
 const NO_PERMISSION = "The IAM role configured on the integration or API Gateway doesn't have permissions to call the integration. Check the permissions and try again.";
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'content-length']);
@@ -29,7 +28,7 @@ export interface HttpApiServerOptions {
   host?: string;
   events?: { append(type: string, fields?: Record<string, unknown>): unknown };
   log?: (line: string) => void;
-  /** the least real time an integration gets, whatever the scaled TimeoutInMillis (default 3000 ms) */
+  /** the least real time an integration gets (default: its TimeoutInMillis, in real milliseconds) */
   minTimeoutMs?: number;
 }
 
@@ -244,7 +243,9 @@ export class HttpApiServer {
 
   private async invoke(integration: Integration, sourceArn: string, payload: Buffer): Promise<{ kind: 'ok'; result: InvokeResult } | { kind: 'timeout' } | { kind: 'error'; error: string }> {
     const { clock } = this.opts;
-    const timeoutMs = Math.max(this.opts.minTimeoutMs ?? DEFAULT_MIN_TIMEOUT_MS, clock.scaledMs(integration.timeoutInMillis / 1000));
+    // the integration's budget is the function's real run time (like Lambda's own timeout, not an
+    // emulated interval): TimeoutInMillis as given, never scaled; minTimeoutMs only lowers nothing
+    const timeoutMs = Math.max(this.opts.minTimeoutMs ?? 0, integration.timeoutInMillis);
     const abort = new AbortController();
     const timer = clock.sleepMs(timeoutMs, abort.signal).then(
       () => ({ kind: 'timeout' as const }),

@@ -11,6 +11,7 @@ import type { ServerlessContext } from '../../aws/serverless.ts';
 import type { RestJsonProvider } from '../../aws/protocol/rest.ts';
 import type { LambdaRuntime, LambdaRuntimeDeps } from '../../runtime/lambda/types.ts';
 import { callRest, nodePackage } from '../../aws/lambda/testing.ts';
+import { handlerIsEsm } from '../../runtime/lambda/index.ts';
 import { loadLambdaRuntimeFactory, startLambda, type StartedLambda } from './lambda.ts';
 
 const ACCOUNT = '123456789012';
@@ -96,6 +97,18 @@ describe('startLambda', () => {
     expect(c.status, c.message).toBe(201);
     await events.waitFor((e) => e.type === 'lambda.function.state' && e.functionName === name && e.state === 'Active');
   }
+
+  it('a `.js` handler is CommonJS even when the run dir sits in a "type": "module" repo (no package scope above /var/task on Lambda)', () => {
+    // this repo's own package.json says "type": "module", and run dirs usually sit inside a repo
+    fs.writeFileSync(path.join(tmp, 'package.json'), JSON.stringify({ type: 'module' }));
+    const codeDir = path.join(tmp, 'lambda', 'f', 'abc');
+    fs.mkdirSync(codeDir, { recursive: true });
+    fs.writeFileSync(path.join(codeDir, 'handler.js'), 'exports.handler = (e, c, cb) => cb(null, e);\n');
+    expect(handlerIsEsm(codeDir, 'handler.handler')).toBe(false);
+    // a package that says it is ESM still is
+    fs.writeFileSync(path.join(codeDir, 'package.json'), JSON.stringify({ type: 'module' }));
+    expect(handlerIsEsm(codeDir, 'handler.handler')).toBe(true);
+  });
 
   it('builds the runtime from the run and serves the API on the edge', () => {
     expect(p.serviceName).toBe('lambda');

@@ -52,10 +52,16 @@ export async function loadLambdaRuntimeFactory(moduleUrl: URL = RUNTIME_MODULE):
  * resource-based policy first.
  */
 export async function startLambda(ctx: ServerlessContext, opts: StartLambdaOptions = {}): Promise<StartedLambda> {
+  // Lambda's /var/task has no package scope above it: a `.js` handler is CommonJS unless its own
+  // package.json says otherwise. The run dir may sit inside a repo whose package.json says
+  // "type": "module", so the code root closes the scope (Node and the bootstrap both stop here).
+  const codeRoot = path.join(ctx.runDir, 'lambda');
+  fs.mkdirSync(codeRoot, { recursive: true });
+  fs.writeFileSync(path.join(codeRoot, 'package.json'), JSON.stringify({ description: 'escher-harness: function code lives below; no package scope above it, as on Lambda', type: 'commonjs', private: true }) + '\n');
   const store = new LambdaStore({
     account: ctx.account,
     region: ctx.region,
-    codeRoot: path.join(ctx.runDir, 'lambda'),
+    codeRoot,
     timers: ctx.clock,
     events: ctx.events,
     roleExists: (arn) => {
