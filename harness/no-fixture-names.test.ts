@@ -7,7 +7,7 @@ import { parseManifest } from './manifest/load.ts';
 /**
  * The user's repo is the subject: nothing under harness/, scenarios/ or stubs/ (their unit
  * tests aside, which may use any sample names) may name a service, family, repository, group,
- * pool, client, secret, role, load balancer or namespace of our fixture repos. What the harness
+ * pool, client, secret, role, load balancer, namespace, table, HTTP API or function of our fixture repos. What the harness
  * needs before the scripts run comes from harness.yaml; the rest from the control plane.
  */
 const ROOT = path.resolve(fileURLToPath(new URL('../', import.meta.url)));
@@ -29,6 +29,13 @@ function fixtureNames(dir: string): Set<string> {
   Object.keys(m.images.repositories).forEach(add);
   for (const h of Object.values(m.hosts)) if (h.kind === 'surrealdb') [h.dns, h.dns.split('.').slice(1).join('.'), ...h.securityGroups, h.rootSecret].forEach(add);
   for (const p of m.policy) [p.from, p.to].forEach(add);
+  Object.keys(m.dynamodb?.tables ?? {}).forEach(add);
+  Object.keys(m.httpApis ?? {}).forEach(add);
+  // the serverless half: function directories the scripts zip (functions/<name>, lambda/<name>)
+  for (const sub of ['functions', 'lambda']) {
+    const d = path.join(dir, sub);
+    if (fs.existsSync(d)) for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) add(e.name);
+  }
   // what the scripts create, as the repo's files spell it: families, container names, Cloud Map names
   const walk = (d: string) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
