@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ManifestError, loadManifest, parseManifest } from './load.ts';
+import { loadManifest, parseManifest } from './load.ts';
+import { manifestError, MINIMAL_MANIFEST } from './testing.ts';
 import { schemaText, SCHEMA_FILE } from './write-schema.ts';
 
 /** The manifest the issue gives, as written: the harness must accept it. */
@@ -62,17 +63,9 @@ policy:                             # optional: the intended reachability, check
   - { from: escher-agent-sg, to: internet, ports: "443" }
 `;
 
-const MINIMAL = 'region: us-west-2\nvpc: { id: vpc-0b, cidr: 10.1.0.0/16, subnets: [{ id: subnet-0b, cidr: 10.1.1.0/24, az: us-west-2a }] }\n';
+const MINIMAL = MINIMAL_MANIFEST;
 
-function error(text: string): string {
-  try {
-    parseManifest(text, 'repo/harness.yaml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(ManifestError);
-    return (e as Error).message;
-  }
-  throw new Error('no error');
-}
+const error = manifestError;
 
 describe('harness.yaml', () => {
   it('accepts the issue\'s example as written, with defaults filled in', () => {

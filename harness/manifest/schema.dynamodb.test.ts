@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ManifestError, parseManifest } from './load.ts';
+import { parseManifest } from './load.ts';
+import { manifestError, MINIMAL_MANIFEST } from './testing.ts';
 
-const MINIMAL = 'region: us-west-2\nvpc: { id: vpc-0b, cidr: 10.1.0.0/16, subnets: [{ id: subnet-0b, cidr: 10.1.1.0/24, az: us-west-2a }] }\n';
+const MINIMAL = MINIMAL_MANIFEST;
 
 const ORDERS = `${MINIMAL}dynamodb:
   tables:
@@ -16,15 +17,7 @@ const ORDERS = `${MINIMAL}dynamodb:
       billingMode: PROVISIONED
 `;
 
-function error(text: string): string {
-  try {
-    parseManifest(text, 'repo/harness.yaml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(ManifestError);
-    return (e as Error).message;
-  }
-  throw new Error('no error');
-}
+const error = manifestError;
 
 describe('harness.yaml dynamodb.tables', () => {
   it('is optional, and fills in billing mode and items', () => {

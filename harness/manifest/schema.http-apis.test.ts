@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ManifestError, parseManifest } from './load.ts';
+import { parseManifest } from './load.ts';
+import { manifestError } from './testing.ts';
 import { routePathMatches } from './schema.ts';
 
 const BASE = `region: us-west-2
@@ -24,15 +25,7 @@ const SHOP = `${BASE}httpApis:
       - { route: "ANY /{proxy+}", method: DELETE, path: /a/b, expect: 403 }
 `;
 
-function error(text: string): string {
-  try {
-    parseManifest(text, 'repo/harness.yaml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(ManifestError);
-    return (e as Error).message;
-  }
-  throw new Error('no error');
-}
+const error = manifestError;
 
 describe('harness.yaml httpApis', () => {
   it('is optional; an API names its pool, client, stage and the requests to send, as written', () => {
