@@ -35,6 +35,7 @@ import { LoopbackFabric, type SubnetInfo } from './loopback-fabric.ts';
 import { cidrsOverlap, inCidr, parseCidr, type HostEni, type SgGroup, type SgView } from './sg-rules.ts';
 import { IP_BIN, NFT_BIN, NSENTER_BIN, SgEnforcer, run, type EnforcedEni, type SgSource } from './sg-enforcer.ts';
 import { candidateSubnets, internetIpOf, newEniIdentity, writeStateFile } from './eni.ts';
+import { pidAlive } from '../pid.ts';
 
 // ------------------------------------------------------------------ names
 
@@ -826,15 +827,6 @@ export async function acquireCidrLock(cidr: string, runId: string, waitMs: numbe
         resolve();
       }
     });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pidAlive } from '../pid.ts';
 
 /**
  * Every process, namespace, container, network and temp dir a run makes carries its run id
@@ -38,14 +39,7 @@ export function removeRunLock(runDir: string): void {
   fs.rmSync(path.join(runDir, 'run.lock.json'), { force: true });
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e?.code === 'EPERM';
-  }
-}
+export { pidAlive };
 
 /** Runs whose lock file names a process that no longer exists: killed runs. */
 export function deadRuns(home = harnessHome()): { runId: string; runDir: string }[] {
