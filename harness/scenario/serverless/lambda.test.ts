@@ -17,6 +17,26 @@ import { loadLambdaRuntimeFactory, startLambda, type StartedLambda } from './lam
 const ACCOUNT = '123456789012';
 const REGION = 'us-west-1';
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/fn-role`;
+
+/** A run's context for startLambda: fresh stores, no Cognito or manifest (Lambda reads neither). */
+function contextFor(runDir: string, over: Partial<ServerlessContext> = {}): ServerlessContext {
+  return {
+    runId: 'eh00000000',
+    runDir,
+    account: ACCOUNT,
+    region: REGION,
+    awsEndpoint: 'http://127.0.0.1:4566',
+    clock: new Clock(0.001),
+    events: new EventLog(),
+    logs: new LogsStore({ account: ACCOUNT, region: REGION }),
+    iam: new IamStore({ account: ACCOUNT }),
+    cognito: {} as ServerlessContext['cognito'],
+    manifest: {} as ServerlessContext['manifest'],
+    runtime: 'process',
+    log: () => {},
+    ...over,
+  };
+}
 const ARN = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`;
 const integration = (arn: string) => `arn:aws:apigateway:${REGION}:lambda:path/2015-03-31/functions/${arn}/invocations`;
 const API_SOURCE = `arn:aws:execute-api:${REGION}:${ACCOUNT}:abc123/prod/POST/orders`;
@@ -62,21 +82,7 @@ describe('startLambda', () => {
     events = new EventLog();
     logs = new LogsStore({ account: ACCOUNT, region: REGION });
     iam = new IamStore({ account: ACCOUNT });
-    ctx = {
-      runId: 'eh00000000',
-      runDir: tmp,
-      account: ACCOUNT,
-      region: REGION,
-      awsEndpoint: 'http://127.0.0.1:4566',
-      clock,
-      events,
-      logs,
-      iam,
-      cognito: {} as ServerlessContext['cognito'],
-      manifest: {} as ServerlessContext['manifest'],
-      runtime: 'process',
-      log: () => {},
-    };
+    ctx = contextFor(tmp, { clock, events, logs, iam });
     rt = echoRuntime();
     lambda = await startLambda(ctx, {
       createRuntime: (deps) => {
@@ -187,21 +193,7 @@ describe('the runtime module', () => {
     const clock = new Clock(0.001);
     const events = new EventLog();
     const lines: string[] = [];
-    const ctx = {
-      runId: 'eh00000001',
-      runDir: tmp,
-      account: ACCOUNT,
-      region: REGION,
-      awsEndpoint: 'http://127.0.0.1:4566',
-      clock,
-      events,
-      logs: new LogsStore({ account: ACCOUNT, region: REGION }),
-      iam: new IamStore({ account: ACCOUNT }),
-      cognito: {} as ServerlessContext['cognito'],
-      manifest: {} as ServerlessContext['manifest'],
-      runtime: 'process' as const,
-      log: (l: string) => lines.push(l),
-    };
+    const ctx = contextFor(tmp, { runId: 'eh00000001', clock, events, log: (l: string) => lines.push(l) });
     const lambda = await startLambda(ctx, { runtimeModule: new URL('./no-such-runtime/index.ts', import.meta.url) });
     try {
       expect(lambda.summary).toContain('API only');
