@@ -84,6 +84,8 @@ function platformsOf(repo: string, tag: string | undefined, manifest: Manifest):
   const out: { tag: string; platforms: string[] }[] = [];
   for (const [t, spec] of Object.entries(tags)) {
     if (tag && !unresolved(tag) && t !== tag) continue;
+    // the team's own image: its platform is the pushed image's, known only once it is pushed
+    if (typeof spec === 'object' && 'image' in spec) continue;
     const behaviour = typeof spec === 'string' ? spec : spec.behaviour;
     const platforms = behaviour === 'amd64-only' ? ['linux/amd64'] : (typeof spec === 'object' && spec.platforms) || manifest.images.platforms;
     out.push({ tag: t, platforms });

@@ -92,6 +92,9 @@ describe('harness.yaml', () => {
     expect(error(MINIMAL.replace('10.1.1.0/24', '10.2.1.0/24'))).toBe('repo/harness.yaml: vpc.subnets[0].cidr: 10.2.1.0/24 is not inside vpc.cidr 10.1.0.0/16');
     expect(error(MINIMAL.replace('10.1.1.0/24', '10.1.1.0'))).toMatch(/^repo\/harness.yaml: vpc.subnets\[0\].cidr: expected a CIDR such as 10.0.0.0\/16, got "10.1.1.0"$/);
     expect(error(`${MINIMAL}images: { tags: { v1: helthy } }\n`)).toBe('repo/harness.yaml: images.tags.v1: expected one of the behaviours or a mapping, got "helthy"');
+    expect(error(`${MINIMAL}images: { repositories: { r: { v1: { image: "" } } } }\n`)).toBe('repo/harness.yaml: images.repositories.r.v1.image: Too small: expected string to have >=1 characters, got ""');
+    expect(error(`${MINIMAL}images: { repositories: { r: { v1: { image: "a b" } } } }\n`)).toBe('repo/harness.yaml: images.repositories.r.v1.image: expected a local Docker image reference such as my-service:dev, got "a b"');
+    expect(error(`${MINIMAL}images: { repositories: { r: { v1: { image: my:dev, behaviour: healthy } } } }\n`)).toBe('repo/harness.yaml: images.repositories.r.v1: unknown key behaviour (see harness.schema.json)');
     expect(error(`${MINIMAL}loadBalancers: [{ name: lb, listners: [] }]\n`)).toBe('repo/harness.yaml: loadBalancers[0]: unknown key listners (see harness.schema.json)');
     expect(error(`${MINIMAL}hosts: { db: { kind: postgres } }\n`)).toMatch(/^repo\/harness.yaml: hosts.db.kind: /);
     expect(error(`${MINIMAL}secrets: { a: "{cognito.nope.jwksUrl}" }\n`)).toBe('repo/harness.yaml: secrets.a: {cognito.nope.jwksUrl} names user pool nope, which cognito does not list');

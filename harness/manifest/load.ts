@@ -68,7 +68,8 @@ export function parseManifest(text: string, file: string): Manifest {
   const r = manifestSchema.safeParse(doc, { reportInput: true });
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new ManifestError(file, keyPath(issue.path) || 'document', describeIssue(issue));
+    const inner = innermost(issue);
+    throw new ManifestError(file, keyPath([...issue.path, ...inner.path]) || 'document', describeIssue(inner.issue));
   }
   checkReferences(r.data, file);
   return r.data;
@@ -109,6 +110,32 @@ function keyPath(p: readonly PropertyKey[]): string {
   return out;
 }
 
+/**
+ * Of a union's branches, the issue of the form the input meant: a branch of its type (not
+ * rejected at its root), and of those one that does not reject its keys.
+ */
+function unionBranchIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue | undefined {
+  if (issue.code !== 'invalid_union') return undefined;
+  const branches = (issue.errors ?? []).filter((b) => b.length);
+  const ofItsType = branches.filter((b) => !b.some((x) => x.path.length === 0 && (x.code === 'invalid_type' || x.code === 'invalid_value')));
+  const rejects = (b: z.core.$ZodIssue[], key?: string) => b.some((x) => x.code === 'unrecognized_keys' && (!key || x.keys.includes(key)));
+  // an `image` key means the own-image form, whatever else is wrong with it
+  return (ofItsType.find((b) => !rejects(b)) ?? ofItsType.find((b) => !rejects(b, 'image')) ?? ofItsType[0] ?? branches[0])?.[0];
+}
+
+/** Down through unions to the issue to report, with the key path below the outer issue. */
+function innermost(issue: z.core.$ZodIssue): { issue: z.core.$ZodIssue; path: PropertyKey[] } {
+  const path: PropertyKey[] = [];
+  let cur = issue;
+  for (;;) {
+    if (cur.code === 'invalid_union' && typeof (cur as { input?: unknown }).input === 'string') return { issue: cur, path };
+    const next = unionBranchIssue(cur);
+    if (!next) return { issue: cur, path };
+    path.push(...next.path);
+    cur = next;
+  }
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
@@ -120,8 +147,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     case 'invalid_union': {
       const input = (issue as { input?: unknown }).input;
       if (typeof input === 'string') return `expected one of the behaviours or a mapping, got ${JSON.stringify(input)}`;
-      const first = issue.errors?.[0]?.[0];
-      return first ? `${keyPath(first.path) ? keyPath(first.path) + ': ' : ''}${describeIssue(first)}` : 'does not match any allowed form';
+      return unionBranchIssue(issue) ? describeIssue(unionBranchIssue(issue)!) : 'does not match any allowed form';
     }
     case 'invalid_format':
       return `expected ${issue.message.replace(/^Invalid string: /, '')}, got ${JSON.stringify((issue as { input?: unknown }).input)}`;

@@ -22,6 +22,15 @@ const tagSpec = z.union([
       platforms: z.array(platform).min(1).optional().describe('the platforms the image index holds (default: images.platforms)'),
     })
     .strict(),
+  z
+    .object({
+      image: z
+        .string()
+        .min(1)
+        .regex(/^[^\s]+$/, 'a local Docker image reference such as my-service:dev')
+        .describe('a local Docker image (name:tag or id) the harness pushes to this repository:tag through the ECR registry before the scripts run (docker mode runs it)'),
+    })
+    .strict(),
 ]);
 export type TagSpec = z.infer<typeof tagSpec>;
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { describeCatalogue, FAULT_TAGS, findCatalogueImage, imageCatalogue, releases, type CatalogueImage } from './catalogue.ts';
+import { describeCatalogue, FAULT_TAGS, findCatalogueImage, imageCatalogue, ownImages, releases, type CatalogueImage } from './catalogue.ts';
 import { parseManifest } from '../manifest/load.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -81,6 +81,24 @@ describe('image catalogue from the manifest', () => {
       { tag: 'r3', unhealthy: [{ repository: 'team/api', behaviour: 'unhealthy' }] },
       { tag: 'r9', unhealthy: [] },
     ]);
+  });
+
+  it('a tag filled with the team\'s own image: pushed, not a stub, and no release of the manifest', () => {
+    const own = {
+      ...manifest,
+      tags: { ...manifest.tags, mine: { image: 'team-api:dev' } },
+      repositories: { ...manifest.repositories, 'team/web': { ...manifest.repositories['team/web'], r2: { image: 'web:pr-7' } } },
+    };
+    expect(ownImages(own)).toEqual([
+      { repository: 'team/api', tag: 'mine', image: 'team-api:dev', keyPath: 'images.tags.mine.image' },
+      { repository: 'team/worker', tag: 'mine', image: 'team-api:dev', keyPath: 'images.tags.mine.image' },
+      { repository: 'team/web', tag: 'r2', image: 'web:pr-7', keyPath: 'images.repositories.team/web.r2.image' },
+      { repository: 'team/web', tag: 'mine', image: 'team-api:dev', keyPath: 'images.tags.mine.image' },
+    ]);
+    const stubs = imageCatalogue(own);
+    expect(stubs.some((i) => i.tag === 'mine' || (i.repository === 'team/web' && i.tag === 'r2'))).toBe(false);
+    expect(stubs.some((i) => i.repository === 'team/api' && i.tag === 'r2')).toBe(true);
+    expect(releases(own).map((r) => r.tag)).toEqual(['r1', 'r3', 'r9']);
   });
 
   it('a healthy image serves its health path with its tag; an unhealthy one answers 503; a crash exits 1', async () => {

@@ -63,7 +63,15 @@ export function stubImageConfig(behaviour: Behaviour, tag: string): ImageConfig 
   return { cmd: ['node', 'stubs/service.mjs'], env, dockerImage: stubDockerImage(), stub: true };
 }
 
-function imageOf(repository: string, tag: string, spec: TagSpec, defaultPlatforms: string[]): CatalogueImage {
+/** A tag the team's own image fills (`{ image: … }`): pushed through the registry, never a stub. */
+export type OwnImageSpec = Extract<TagSpec, { image: string }>;
+type StubTagSpec = Exclude<TagSpec, OwnImageSpec>;
+
+function isOwnImage(spec: TagSpec): spec is OwnImageSpec {
+  return typeof spec === 'object' && 'image' in spec;
+}
+
+function imageOf(repository: string, tag: string, spec: StubTagSpec, defaultPlatforms: string[]): CatalogueImage {
   const behaviour: Behaviour = typeof spec === 'string' ? spec : spec.behaviour;
   const platforms =
     behaviour === 'amd64-only' ? [{ os: 'linux', architecture: 'amd64' }] : ((typeof spec === 'object' && spec.platforms) || defaultPlatforms).map(parsePlatform);
@@ -75,8 +83,24 @@ export function imageCatalogue(images: Manifest['images']): CatalogueImage[] {
   const out: CatalogueImage[] = [];
   for (const [repository, overrides] of Object.entries(images.repositories)) {
     const tags: Record<string, TagSpec> = { ...images.tags, ...overrides };
-    for (const [tag, spec] of Object.entries(tags)) out.push(imageOf(repository, tag, spec, images.platforms));
+    for (const [tag, spec] of Object.entries(tags)) if (!isOwnImage(spec)) out.push(imageOf(repository, tag, spec, images.platforms));
     for (const [tag, behaviour] of Object.entries(FAULT_TAGS)) if (!(tag in tags)) out.push(imageOf(repository, tag, behaviour, images.platforms));
+  }
+  return out;
+}
+
+/**
+ * The team's own images the manifest names (`images.repositories.<repo>.<tag>: { image }`, or a
+ * default tag given as one): the harness pushes each local Docker image to <repo>:<tag> through
+ * the ECR registry before the scripts run.
+ */
+export function ownImages(images: Manifest['images']): { repository: string; tag: string; image: string; keyPath: string }[] {
+  const out: { repository: string; tag: string; image: string; keyPath: string }[] = [];
+  for (const [repository, overrides] of Object.entries(images.repositories)) {
+    const tags: Record<string, TagSpec> = { ...images.tags, ...overrides };
+    for (const [tag, spec] of Object.entries(tags)) {
+      if (isOwnImage(spec)) out.push({ repository, tag, image: spec.image, keyPath: tag in overrides ? `images.repositories.${repository}.${tag}.image` : `images.tags.${tag}.image` });
+    }
   }
   return out;
 }
@@ -91,16 +115,23 @@ export function testStubImage(behaviour: Behaviour = 'healthy', tag = 'v1.0.0'):
   return imageOf('sample/service', tag, behaviour, ['linux/arm64']);
 }
 
-/** The release tags of a manifest, in the order written, each with the repositories where it is not healthy. */
+/**
+ * The release tags of a manifest, in the order written, each with the repositories where it is
+ * not healthy. A tag any repository fills with the team's own image is not a release here: what
+ * that image does is for its run to show, not for the manifest to say.
+ */
 export function releases(images: Manifest['images']): { tag: string; unhealthy: { repository: string; behaviour: Behaviour }[] }[] {
   const tags = new Set<string>(Object.keys(images.tags));
   for (const o of Object.values(images.repositories)) for (const t of Object.keys(o)) tags.add(t);
-  return [...tags].map((tag) => ({
-    tag,
-    unhealthy: Object.keys(images.repositories)
-      .map((repository) => ({ repository, behaviour: imageOf(repository, tag, { ...images.tags, ...images.repositories[repository] }[tag] ?? 'healthy', images.platforms).behaviour }))
-      .filter((x) => x.behaviour !== 'healthy'),
-  }));
+  const specOf = (repository: string, tag: string): TagSpec => ({ ...images.tags, ...images.repositories[repository] })[tag] ?? 'healthy';
+  return [...tags]
+    .filter((tag) => !Object.keys(images.repositories).some((r) => isOwnImage(specOf(r, tag))))
+    .map((tag) => ({
+      tag,
+      unhealthy: Object.keys(images.repositories)
+        .map((repository) => ({ repository, behaviour: imageOf(repository, tag, specOf(repository, tag) as StubTagSpec, images.platforms).behaviour }))
+        .filter((x) => x.behaviour !== 'healthy'),
+    }));
 }
 
 /** Markdown for the README: what each behaviour and fault tag does. */
