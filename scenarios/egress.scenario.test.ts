@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, request } from 'undici';
 import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
 import { namesSecret } from '../harness/scenario/stub-env.ts';
 import type { DeployedService, Deployment } from '../harness/scenario/deployment.ts';
-import { latestGood } from './support.ts';
+import { albWithBearer, latestGood, type AlbClient } from './support.ts';
 import { ANTHROPIC_HOST } from '../harness/edge/anthropic/handlers.ts';
 import type { AnthropicCall } from '../harness/edge/anthropic/server.ts';
 import type { NetnsFabric } from '../harness/network/netns-fabric.ts';
@@ -31,30 +30,13 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 let s: Scenario;
 let run: ScriptRun;
-let tls: Agent;
+let client: AlbClient | undefined;
 let bearer = '';
 
-async function alb(path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}) {
-  const r = await request(`${s.h.edge.listenerUrl(listenerArn())}${path}`, {
-    method: (init.method ?? 'GET') as 'GET',
-    headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
-    body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
-    dispatcher: tls,
-    headersTimeout: 15_000,
-  });
-  const text = await r.body.text();
-  let body: any;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: r.statusCode, text, body };
-}
-
-function listenerArn(): string {
-  const lb = s.h.seeded.loadBalancers[0]!;
-  return (lb.listeners.find((l) => l.protocol === 'HTTPS') ?? lb.listeners[0]!).arn;
+/** Through the ALB's listener (the jwt-validation rule for /api/* is put in by the test below). */
+function alb(path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}) {
+  if (!client) throw new Error('the ALB client is made by the test that moves the rules');
+  return client.request(path, init);
 }
 
 function calls(): AnthropicCall[] {
@@ -71,15 +53,13 @@ describe('scenario egress: the agents reach the Anthropic API outside the VPC, n
     if (!s.h.anthropicKeySecret) throw new Error(`${s.h.manifest.file}: hosts: no anthropic host (or no key secret for it)`);
     if (!s.h.seeded.loadBalancers[0] || !s.h.seeded.pools[0]?.users[0]) throw new Error(`${s.h.manifest.file}: a load balancer and a user pool with a user are needed`);
     keySecret = s.h.anthropicKeySecret;
-    const ca = s.h.edge.front.certificatePem;
-    tls = new Agent({ connect: ca ? { ca } : {} });
     VERSION = latestGood(s);
     run = await s.deployAll(VERSION);
     d = s.deployment();
     analysts = d.order.filter((m) => (m.container.secrets ?? []).some((x) => x.valueFrom && namesSecret(x.valueFrom, keySecret)));
   });
   afterAll(async () => {
-    await tls?.close();
+    await client?.close();
     await s?.finish();
   });
 
@@ -98,26 +78,10 @@ describe('scenario egress: the agents reach the Anthropic API outside the VPC, n
   });
 
   it('an authenticated request through the ALB that needs analysis reaches the API from the service holding the key', async () => {
-    const elb = s.h.stores.elb;
-    const pool = s.h.seeded.pools[0]!;
     // a bearer token is checked by a jwt-validation rule (an authenticate-cognito rule reads only its cookie):
-    // move the scripts' rule behind one for /api/* that validates the pool's access tokens
-    const rules = (await s.aws(['elbv2', 'describe-rules', '--listener-arn', listenerArn()])).json.Rules as any[];
-    const seed = rules.find((r) => !r.IsDefault && r.Actions.some((a: any) => a.Type === 'forward'));
-    const fwd = seed.Actions.find((a: any) => a.Type === 'forward');
-    const tgArn: string = fwd.TargetGroupArn ?? fwd.ForwardConfig.TargetGroups[0].TargetGroupArn;
-    const moved = await s.aws(['elbv2', 'set-rule-priorities', '--rule-priorities', `RuleArn=${seed.RuleArn},Priority=100`]);
-    expect(moved.code, moved.stderr).toBe(0);
-    elb.createRule({
-      ListenerArn: listenerArn(),
-      Priority: 10,
-      Conditions: [{ Field: 'path-pattern', Values: ['/api/*'] }],
-      Actions: [
-        { Type: 'jwt-validation', Order: 1, JwtValidationConfig: { JwksEndpoint: s.h.edge.idp.jwksUrl(pool.id), Issuer: pool.issuer, AdditionalClaims: [{ Name: 'token_use', Format: 'single-string', Values: ['access'] }] } },
-        { Type: 'forward', Order: 2, TargetGroupArn: tgArn },
-      ],
-    });
-    bearer = `Bearer ${s.h.stores.cognito.issueTokens(pool.id, pool.clients[0]!.clientId, pool.users[0]!.username).AccessToken}`;
+    // the scripts' rule goes behind one for /api/* that validates the pool's access tokens
+    client = await albWithBearer(s, '/api/*');
+    bearer = client.bearer;
 
     await s.check('without a token: 401 from the ALB, and nothing reaches the API', async () => {
       const before = calls().length;

@@ -1,5 +1,6 @@
 import type { Scenario } from '../harness/scenario/scenario.ts';
 import type { DeployedService, Deployment } from '../harness/scenario/deployment.ts';
+import { Agent, request } from 'undici';
 import { requestJson } from '../harness/data/task-request.ts';
 
 export interface ProbeRow {
@@ -107,4 +108,67 @@ export function dataTier(d: Deployment): DeployedService[] {
   const entry = entryService(d);
   const clients = d.services.filter((x) => x !== entry && x.dependencies.some((dep) => dep.kind === 'service' && d.data.some((db) => db.ecsService === dep.target)));
   return d.order.filter((x) => d.data.includes(x) || clients.includes(x));
+}
+
+/** A request through the load balancer's listener (HTTPS with the run's certificate when served). */
+export interface AlbClient {
+  request(path: string, init?: { method?: string; headers?: Record<string, string>; body?: unknown }): Promise<{ status: number; text: string; body: any }>;
+  /** `Bearer <access token>` of the manifest's first pool, client and user */
+  bearer: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The first load balancer's listener (HTTPS when it has one), with the scripts' forward rule put
+ * behind a jwt-validation rule for `pathPattern` that checks the first pool's access tokens: an
+ * authenticate-cognito rule reads only its session cookie, so a bearer token needs this rule
+ * (as the auth scenario shows).
+ */
+export async function albWithBearer(s: Scenario, pathPattern: string): Promise<AlbClient> {
+  const lb = s.h.seeded.loadBalancers[0];
+  const pool = s.h.seeded.pools[0];
+  if (!lb || !pool?.users[0] || !pool.clients[0]) throw new Error(`${s.h.manifest.file}: a load balancer and a user pool with a client and a user are needed`);
+  const listenerArn = (lb.listeners.find((l) => l.protocol === 'HTTPS') ?? lb.listeners[0]!).arn;
+  const rules = (await s.aws(['elbv2', 'describe-rules', '--listener-arn', listenerArn])).json.Rules as any[];
+  const seed = rules.find((r) => !r.IsDefault && r.Actions.some((a: any) => a.Type === 'forward')) ?? rules.find((r) => r.IsDefault);
+  const fwd = seed.Actions.find((a: any) => a.Type === 'forward');
+  if (!fwd) throw new Error(`listener ${listenerArn}: no rule forwards to a target group`);
+  const tgArn: string = fwd.TargetGroupArn ?? fwd.ForwardConfig.TargetGroups[0].TargetGroupArn;
+  if (!seed.IsDefault) {
+    const moved = await s.aws(['elbv2', 'set-rule-priorities', '--rule-priorities', `RuleArn=${seed.RuleArn},Priority=100`]);
+    if (moved.code !== 0) throw new Error(`set-rule-priorities: ${moved.stderr}`);
+  }
+  s.h.stores.elb.createRule({
+    ListenerArn: listenerArn,
+    Priority: 10,
+    Conditions: [{ Field: 'path-pattern', Values: [pathPattern] }],
+    Actions: [
+      { Type: 'jwt-validation', Order: 1, JwtValidationConfig: { JwksEndpoint: s.h.edge.idp.jwksUrl(pool.id), Issuer: pool.issuer, AdditionalClaims: [{ Name: 'token_use', Format: 'single-string', Values: ['access'] }] } },
+      { Type: 'forward', Order: 2, TargetGroupArn: tgArn },
+    ],
+  });
+  const ca = s.h.edge.front.certificatePem;
+  const tls = new Agent({ connect: ca ? { ca } : {} });
+  const base = s.h.edge.listenerUrl(listenerArn);
+  return {
+    bearer: `Bearer ${s.h.stores.cognito.issueTokens(pool.id, pool.clients[0].clientId, pool.users[0].username).AccessToken}`,
+    async request(p, init = {}) {
+      const r = await request(`${base}${p}`, {
+        method: (init.method ?? 'GET') as 'GET',
+        headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+        body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+        dispatcher: tls,
+        headersTimeout: 15_000,
+      });
+      const text = await r.body.text();
+      let body: any;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      return { status: r.statusCode, text, body };
+    },
+    close: () => tls.close(),
+  };
 }
