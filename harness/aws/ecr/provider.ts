@@ -1,5 +1,5 @@
 import { AwsError } from '../protocol/errors.ts';
-import type { RequestContext, ServiceProvider } from '../protocol/types.ts';
+import type { ServiceProvider } from '../protocol/types.ts';
 import { Params } from '../protocol/validate.ts';
 import { ecrErrors, type ImageIdentifier } from './errors.ts';
 import { DIGEST_PATTERN, validateImageTag, type EcrImage, type EcrRepository, type EcrStore, type ImageTagMutability } from './store.ts';
@@ -231,8 +231,12 @@ export function createEcrProvider(store: EcrStore): ServiceProvider {
         const manifest = p.optStr('imageManifest');
         if (manifest === undefined) throw ecrErrors.invalidParameter('imageManifest is required');
         const tag = p.optStr('imageTag');
-        const img = store.putImage(repo, manifest, p.optStr('imageManifestMediaType'), tag, { imageDigest: p.optStr('imageDigest') });
-        return {
+        const mediaType = p.optStr('imageManifestMediaType');
+        const imageDigest = p.optStr('imageDigest');
+        // with a registry running, a manifest goes there first (its layers must be there) unless it
+        // is a catalogue image (a manifest without blobs) being retagged
+        const known = store.registry ? store.checkPutImage(repo, manifest, mediaType, tag, { imageDigest }).existing : undefined;
+        const out = (img: EcrImage) => ({
           image: {
             registryId: store.account,
             repositoryName: repo,
@@ -240,7 +244,9 @@ export function createEcrProvider(store: EcrStore): ServiceProvider {
             imageManifest: img.manifest,
             imageManifestMediaType: img.mediaType,
           },
-        };
+        });
+        if (store.registry && known?.source !== 'catalogue') return store.registry.putImage(repo, manifest, mediaType, tag, { imageDigest }).then(out);
+        return out(store.putImage(repo, manifest, mediaType, tag, { imageDigest }));
       },
 
       BatchDeleteImage(input) {
@@ -251,26 +257,52 @@ export function createEcrProvider(store: EcrStore): ServiceProvider {
         store.getRepository(repo);
         const deleted: ImageIdentifier[] = [];
         const failures: unknown[] = [];
-        for (const id of ids) {
-          const f = idFailure(id);
-          if (f) {
-            failures.push(f);
-            continue;
-          }
-          const removed = store.deleteImage(repo, id);
+        const record = (id: ImageIdentifier, removed: ImageIdentifier[] | undefined) => {
           if (!removed) failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
           else deleted.push(...removed);
-        }
-        return { imageIds: deleted, failures };
+        };
+        // one identifier after the other; through the registry (async) only for registry-backed images
+        const from = (start: number): unknown => {
+          for (let i = start; i < ids.length; i++) {
+            const id = ids[i]!;
+            const f = idFailure(id);
+            if (f) {
+              failures.push(f);
+              continue;
+            }
+            const img = store.findImage(repo, id);
+            if (!img) {
+              record(id, undefined);
+              continue;
+            }
+            // the image itself goes (by digest, or its last tag): not while an index lists it
+            const goes = id.imageDigest !== undefined || img.tags.length <= 1;
+            const lists = goes ? store.indexesReferencing(repo, img.digest) : [];
+            if (lists.length) {
+              failures.push({ imageId: id, failureCode: 'ImageReferencedByManifestList', failureReason: `Requested image referenced by manifest list: [${lists.join(', ')}]` });
+              continue;
+            }
+            if (store.registry && img.source === 'registry') {
+              return store.registry.deleteImage(repo, id).then((removed) => {
+                record(id, removed);
+                return from(i + 1);
+              });
+            }
+            record(id, store.deleteImage(repo, id));
+          }
+          return { imageIds: deleted, failures };
+        };
+        return from(0);
       },
 
-      GetAuthorizationToken(input, ctx: RequestContext) {
+      GetAuthorizationToken(input) {
         const p = new Params(input, V);
         const ids = p.optStrList('registryIds') ?? [store.account];
-        const expiresAt = new Date(store.now().getTime() + 12 * 3600 * 1000);
+        // one password for the call, as ECR's: the run's registry accepts it until it expires
+        const { password, expiresAt } = store.issueAuthorizationToken();
         return {
           authorizationData: ids.map((id) => ({
-            authorizationToken: Buffer.from(`AWS:harness-ecr-token-${ctx.requestId}`).toString('base64'),
+            authorizationToken: Buffer.from(`AWS:${password}`).toString('base64'),
             expiresAt,
             proxyEndpoint: `https://${id}.dkr.ecr.${store.region}.amazonaws.com`,
           })),

@@ -144,6 +144,57 @@ describe('EcrStore', () => {
   });
 });
 
+describe('EcrStore and the registry', () => {
+  it('issues registry passwords valid for 12 hours of its clock', () => {
+    let now = new Date('2026-01-01T00:00:00Z');
+    const s = new EcrStore({ account: ACCOUNT, region: REGION, now: () => now });
+    const t = s.issueAuthorizationToken();
+    expect(t.expiresAt.getTime() - now.getTime()).toBe(12 * 3600 * 1000);
+    expect(s.checkAuthorizationToken(t.password)).toBe('valid');
+    expect(s.checkAuthorizationToken('harness-ecr-token-guessed')).toBe('unknown');
+    now = new Date(t.expiresAt.getTime());
+    expect(s.checkAuthorizationToken(t.password)).toBe('expired');
+  });
+
+  it('records a pushed image as registry-backed: a repeated push is a no-op, the config platform wins', () => {
+    const s = newStore();
+    s.createRepository('app');
+    const m = JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: { mediaType: MediaTypes.dockerConfig, size: 700, digest: 'sha256:' + 'c'.repeat(64) }, layers: [{ size: 100 }, { size: 23 }] });
+    // checking changes nothing
+    expect(s.checkPutImage('app', m, undefined, 'v1')).toMatchObject({ digest: manifestDigest(m), mediaType: MediaTypes.dockerManifest, existing: undefined });
+    expect(s.listImages('app')).toEqual([]);
+    const img = s.putImage('app', m, undefined, 'v1', { registry: { platforms: [{ os: 'linux', architecture: 'arm64' }] } });
+    // ECR's size of an image: its layers as pushed (not the config)
+    expect(img).toMatchObject({ source: 'registry', sizeInBytes: 123, platforms: [{ os: 'linux', architecture: 'arm64' }] });
+    expect(s.putImage('app', m, undefined, 'v1', { registry: {} }).tags).toEqual(['v1']);
+    expect(() => s.putImage('app', m, undefined, 'v1')).toThrow(expect.objectContaining({ code: 'ImageAlreadyExistsException' }));
+    expect(s.resolveImageUri(`${HOST}/app:v1`).source).toBe('registry');
+    // a catalogue image pushed for real becomes registry-backed
+    const stub = s.putImage('app', buildHarnessImageManifest({ platform: 'linux/amd64' }), undefined, 'stub');
+    expect(stub.source).toBe('catalogue');
+    expect(s.putImage('app', stub.manifest, undefined, 'stub', { registry: {} }).source).toBe('registry');
+  });
+
+  it("sizes an index by the largest image it lists that the repository holds, and knows which indexes list an image", () => {
+    const s = newStore();
+    s.createRepository('app');
+    const small = buildHarnessImageManifest({ platform: 'linux/arm64' });
+    const big = JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { size: 1 }, layers: [{ size: 9_000_000 }] });
+    for (const m of [small, big]) s.putImage('app', m);
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociIndex,
+      manifests: [
+        { mediaType: MediaTypes.ociManifest, digest: manifestDigest(small), size: 1, platform: { os: 'linux', architecture: 'arm64' } },
+        { mediaType: MediaTypes.ociManifest, digest: manifestDigest(big), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+      ],
+    });
+    expect(s.putImage('app', index, undefined, 'v1').sizeInBytes).toBe(9_000_000);
+    expect(s.indexesReferencing('app', manifestDigest(big))).toEqual([manifestDigest(index)]);
+    expect(s.indexesReferencing('app', manifestDigest(index))).toEqual([]);
+  });
+});
+
 describe('buildHarnessImageIndex', () => {
   it('is deterministic and well-formed', () => {
     const a = buildHarnessImageIndex({ platforms: ['linux/arm64'], annotations: { b: '2', a: '1' } });

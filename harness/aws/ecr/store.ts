@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { EventSink } from '../protocol/types.ts';
 import { ecrErrors, type ImageIdentifier } from './errors.ts';
 import { manifestDigest, manifestPlatforms, isIndexMediaType, MediaTypes, formatPlatform, type ImagePlatform } from './manifest.ts';
@@ -11,6 +12,27 @@ export interface EcrStoreDeps {
 
 export type ImageTagMutability = 'MUTABLE' | 'IMMUTABLE';
 
+/**
+ * Where an image's bytes are: `registry` — pushed into (or put through) the run's OCI registry,
+ * so its blobs exist and `docker pull` works; `catalogue` — a manifest only (the harness's stub
+ * images seeded without blobs, or any PutImage while no registry runs).
+ */
+export type ImageSource = 'catalogue' | 'registry';
+
+/** What a registry behind the store does for the ECR API calls that change images. */
+export interface EcrRegistryBackend {
+  /** PutImage: the manifest goes to the registry first (its layers must be there), then the store */
+  putImage(repoName: string, manifestJson: string, mediaType: string | undefined, tag: string | undefined, opts: { imageDigest?: string }): Promise<EcrImage>;
+  /** one BatchDeleteImage identifier: deleting an image removes it from the registry too */
+  deleteImage(repoName: string, id: ImageIdentifier): Promise<ImageIdentifier[] | undefined>;
+}
+
+/** What `putImage` learned from the registry for an image pushed there. */
+export interface RegistryFacts {
+  /** a single manifest's platform, from its config blob (os/architecture/variant) */
+  platforms?: ImagePlatform[];
+}
+
 export interface EcrImage {
   digest: string;
   /** the exact manifest bytes the client put */
@@ -23,6 +45,7 @@ export interface EcrImage {
   /** tags currently pointing at this digest, in the order they were applied */
   tags: string[];
   platforms: ImagePlatform[];
+  source: ImageSource;
 }
 
 export interface EcrRepository {
@@ -52,7 +75,18 @@ export interface ResolvedImage {
   manifest: string;
   mediaType: string;
   platforms: ImagePlatform[];
+  /** `registry`: the engine can pull it from the run's registry; `catalogue`: a manifest only */
+  source: ImageSource;
 }
+
+/** A password GetAuthorizationToken issued (what `aws ecr get-login-password` prints). */
+export interface IssuedToken {
+  password: string;
+  expiresAt: Date;
+}
+
+/** How long an ECR authorization token is valid (12 hours, as ECR's). */
+export const TOKEN_VALIDITY_MS = 12 * 3600 * 1000;
 
 const REPO_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const IMAGE_TAG = /^[\w][\w.-]{0,299}$/;
@@ -79,6 +113,8 @@ export class EcrStore {
   readonly now: () => Date;
   private readonly events?: EventSink;
   private readonly repos = new Map<string, EcrRepository>();
+  private readonly tokens = new Map<string, Date>();
+  private backend?: EcrRegistryBackend;
 
   constructor(deps: EcrStoreDeps) {
     this.account = deps.account;
@@ -90,6 +126,34 @@ export class EcrStore {
   /** `<account>.dkr.ecr.<region>.amazonaws.com` */
   get registryHost(): string {
     return `${this.account}.dkr.ecr.${this.region}.amazonaws.com`;
+  }
+
+  /** The registry behind this store while one runs (the ECR API's image changes go through it). */
+  get registry(): EcrRegistryBackend | undefined {
+    return this.backend;
+  }
+
+  attachRegistry(backend: EcrRegistryBackend): void {
+    this.backend = backend;
+  }
+
+  detachRegistry(backend: EcrRegistryBackend): void {
+    if (this.backend === backend) this.backend = undefined;
+  }
+
+  /** A new registry password (GetAuthorizationToken), valid for 12 hours of this store's clock. */
+  issueAuthorizationToken(): IssuedToken {
+    const password = `harness-ecr-token-${randomBytes(24).toString('hex')}`;
+    const expiresAt = new Date(this.now().getTime() + TOKEN_VALIDITY_MS);
+    this.tokens.set(password, expiresAt);
+    return { password, expiresAt };
+  }
+
+  /** Whether the registry accepts this password: issued here and not expired. */
+  checkAuthorizationToken(password: string): 'valid' | 'expired' | 'unknown' {
+    const exp = this.tokens.get(password);
+    if (!exp) return 'unknown';
+    return exp.getTime() > this.now().getTime() ? 'valid' : 'expired';
   }
 
   createRepository(
@@ -140,11 +204,18 @@ export class EcrStore {
   }
 
   /**
-   * Puts a manifest (and optionally a tag) as ECR's PutImage does. Returns the image and the
-   * tag applied. Re-putting a manifest with a tag it already has → ImageAlreadyExistsException;
-   * a tag held by another digest moves here (unless the repository is IMMUTABLE).
+   * Checks a put as ECR's PutImage would, changing nothing: the repository, the manifest JSON,
+   * the media type, the tag, the digest asked for, an existing image with that tag
+   * (ImageAlreadyExistsException, unless `push`: a `docker push` of what is there already is
+   * a no-op) and tag immutability. Returns the digest and media type it would store.
    */
-  putImage(repoName: string, manifestJson: string, mediaType?: string, tag?: string, opts: { imageDigest?: string } = {}): EcrImage {
+  checkPutImage(
+    repoName: string,
+    manifestJson: string,
+    mediaType?: string,
+    tag?: string,
+    opts: { imageDigest?: string; push?: boolean } = {},
+  ): { digest: string; mediaType: string; manifest: Record<string, unknown>; existing?: EcrImage } {
     const repo = this.getRepository(repoName);
     if (typeof manifestJson !== 'string' || manifestJson.length === 0) {
       throw ecrErrors.invalidParameter("Invalid parameter at 'imageManifest' failed to satisfy constraint: 'Member must have length greater than or equal to 1'");
@@ -169,11 +240,36 @@ export class EcrStore {
     const type = mediaType || declared || inferMediaType(m);
     const digest = manifestDigest(manifestJson);
     if (opts.imageDigest !== undefined && opts.imageDigest !== digest) throw ecrErrors.imageDigestDoesNotMatch(opts.imageDigest, digest);
+    const existing = repo.images.get(digest);
+    if (existing && !opts.push && (tag === undefined || existing.tags.includes(tag))) throw ecrErrors.imageAlreadyExists(digest, tag, repo.name, this.account);
+    if (tag !== undefined) {
+      const holder = repo.tagIndex.get(tag);
+      if (holder && holder !== digest && repo.imageTagMutability === 'IMMUTABLE') throw ecrErrors.imageTagAlreadyExists(tag, holder, repo.name, this.account);
+    }
+    return { digest, mediaType: type, manifest: m, existing };
+  }
 
-    let image = repo.images.get(digest);
-    if (image) {
-      if (tag === undefined || image.tags.includes(tag)) throw ecrErrors.imageAlreadyExists(digest, tag, repo.name, this.account);
-    } else {
+  /**
+   * Puts a manifest (and optionally a tag) as ECR's PutImage does. Returns the image and the
+   * tag applied. Re-putting a manifest with a tag it already has → ImageAlreadyExistsException;
+   * a tag held by another digest moves here (unless the repository is IMMUTABLE).
+   *
+   * With `registry` the manifest is in the run's registry (pushed, or put there first): the
+   * image becomes registry-backed, a single manifest takes its platform from the facts (its
+   * config blob), and putting what is there already is a no-op (as a repeated `docker push`).
+   */
+  putImage(
+    repoName: string,
+    manifestJson: string,
+    mediaType?: string,
+    tag?: string,
+    opts: { imageDigest?: string; registry?: RegistryFacts } = {},
+  ): EcrImage {
+    const push = opts.registry !== undefined;
+    const repo = this.getRepository(repoName);
+    const { digest, mediaType: type, manifest: m, existing } = this.checkPutImage(repoName, manifestJson, mediaType, tag, { imageDigest: opts.imageDigest, push });
+    let image = existing;
+    if (!image) {
       image = {
         digest,
         manifest: manifestJson,
@@ -183,13 +279,17 @@ export class EcrStore {
         pushedAt: this.now(),
         tags: [],
         platforms: manifestPlatforms(m, type),
+        source: push ? 'registry' : 'catalogue',
       };
       image.sizeInBytes = this.sizeOf(repo, m, type);
     }
-    if (tag !== undefined) {
+    if (push) {
+      image.source = 'registry';
+      if (opts.registry?.platforms?.length && !isIndexMediaType(type)) image.platforms = opts.registry.platforms.map((p) => ({ ...p }));
+    }
+    if (tag !== undefined && !image.tags.includes(tag)) {
       const holder = repo.tagIndex.get(tag);
       if (holder && holder !== digest) {
-        if (repo.imageTagMutability === 'IMMUTABLE') throw ecrErrors.imageTagAlreadyExists(tag, holder, repo.name, this.account);
         const prev = repo.images.get(holder);
         if (prev) prev.tags = prev.tags.filter((t) => t !== tag);
       }
@@ -197,8 +297,23 @@ export class EcrStore {
       image.tags.push(tag);
     }
     repo.images.set(digest, image);
-    this.events?.append('ecr.image.put', { repositoryName: repo.name, imageDigest: digest, imageTag: tag });
+    this.events?.append('ecr.image.put', { repositoryName: repo.name, imageDigest: digest, imageTag: tag, source: image.source });
     return image;
+  }
+
+  /** Digests of the image indexes in the repository that list `digest` among their manifests. */
+  indexesReferencing(repoName: string, digest: string): string[] {
+    const out: string[] = [];
+    for (const img of this.getRepository(repoName).images.values()) {
+      if (!isIndexMediaType(img.mediaType) || img.digest === digest) continue;
+      try {
+        const m = JSON.parse(img.manifest) as { manifests?: { digest?: string }[] };
+        if (m.manifests?.some((e) => e?.digest === digest)) out.push(img.digest);
+      } catch {
+        /* stored manifests are JSON */
+      }
+    }
+    return out;
   }
 
   /** Finds an image by tag and/or digest; undefined when absent or when they disagree. */
@@ -260,27 +375,26 @@ export class EcrStore {
       manifest: image.manifest,
       mediaType: image.mediaType,
       platforms: image.platforms.map((p) => ({ ...p })),
+      source: image.source,
     };
   }
 
+  /**
+   * ECR's imageSizeInBytes: a single manifest's layers (compressed, as pushed; the config blob
+   * is not counted); an index or manifest list: the largest of the images it lists that this
+   * repository holds (undefined when it holds none of them).
+   */
   private sizeOf(repo: EcrRepository, m: Record<string, unknown>, mediaType: string): number | undefined {
     if (isIndexMediaType(mediaType)) {
-      // ECR reports an index's size from the images it references that it holds
-      let total = 0;
-      let found = false;
+      let max: number | undefined;
       for (const e of (m.manifests as { digest?: string }[] | undefined) ?? []) {
         const child = e?.digest ? repo.images.get(e.digest) : undefined;
-        if (child?.sizeInBytes !== undefined) {
-          total += child.sizeInBytes;
-          found = true;
-        }
+        if (child?.sizeInBytes !== undefined) max = Math.max(max ?? 0, child.sizeInBytes);
       }
-      return found ? total : undefined;
+      return max;
     }
     const layers = Array.isArray(m.layers) ? (m.layers as { size?: unknown }[]) : [];
-    const sizes = layers.map((l) => (typeof l?.size === 'number' ? l.size : 0));
-    const cfg = (m.config as { size?: unknown } | undefined)?.size;
-    return sizes.reduce((a, b) => a + b, 0) + (typeof cfg === 'number' ? cfg : 0);
+    return layers.reduce((a, l) => a + (typeof l?.size === 'number' ? l.size : 0), 0);
   }
 }
 
