@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { findAwsClis } from './aws-cli.ts';
 import { arm64Support, dockerModeAvailable } from '../runtime/docker/select.ts';
+import { REGISTRY_BIN } from '../aws/ecr/registry.ts';
 
 export type CheckLevel = 'ok' | 'warn' | 'missing';
 
@@ -132,6 +133,17 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
       ? 'start the engine: (dockerd >/var/log/dockerd.log 2>&1 &) — or `systemctl start docker` where systemd runs; then `docker info` answers'
       : 'apt-get install docker.io, then start the engine: (dockerd >/var/log/dockerd.log 2>&1 &)',
     aptPackage: dockerCli ? undefined : 'docker.io',
+    required: false,
+  });
+
+  // ECR on a real registry (docker login/push/pull of ECR names): Debian's docker-registry
+  const registry = fs.existsSync(REGISTRY_BIN) ? out(REGISTRY_BIN, ['--version'])?.split(' ').at(-1) ?? 'found' : undefined;
+  checks.push({
+    name: 'docker-registry (optional: ECR on a real registry)',
+    level: registry ? 'ok' : 'warn',
+    detail: registry ? `${REGISTRY_BIN} ${registry}${root ? '' : ' (needs root: it serves the ECR name on :443 through /etc/hosts)'}` : `no ${REGISTRY_BIN}: ECR is a catalogue of stub images; docker login/push/pull of <account>.dkr.ecr.<region>.amazonaws.com do not work`,
+    fix: 'apt-get install docker-registry (the harness starts its own on a free port; where systemd runs, `systemctl disable --now docker-registry` stops the package\'s service on :5000)',
+    aptPackage: 'docker-registry',
     required: false,
   });
 
