@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTestControlPlane, registerFargateTaskDefinition } from './testing.ts';
+import { STOP_TIMEOUT_FLOOR_MS } from './task-runner.ts';
 
 const IMG = (tag: string) => `123456789012.dkr.ecr.us-west-1.amazonaws.com/app:${tag}`;
 
@@ -181,5 +182,89 @@ describe('EcsScheduler', () => {
     await cp.events.waitFor((e) => e.type === 'ecs.service.status' && e.status === 'INACTIVE');
     expect(svc.status).toBe('INACTIVE');
     expect([...cp.store.tasks.values()].every((t) => t.task.lastStatus === 'STOPPED')).toBe(true);
+  });
+
+  const stopped = (cp: ControlPlane, t: { task: { taskArn?: string } }) => {
+    const id = t.task.taskArn!.split('/').pop();
+    return cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === id && e.lastStatus === 'STOPPED');
+  };
+
+  it("passes the container definition's runtime fields in the ContainerSpec (RunTask's command override wins; stopTimeout capped at 120 s and scaled)", async () => {
+    cp = makeTestControlPlane({ [IMG('own')]: { pull: '123456789012.dkr.ecr.us-west-1.amazonaws.com/app@sha256:' + 'a'.repeat(64) } }, 0.01);
+    const td = taskDef(cp.store, 'own', {
+      healthCheck: undefined,
+      entryPoint: ['/bin/sh', '-c'],
+      command: ['exec app --serve'],
+      workingDirectory: '/srv/app',
+      user: '1000:1000',
+      readonlyRootFilesystem: true,
+      ulimits: [{ name: 'nofile', softLimit: 4096, hardLimit: 8192 }],
+      stopTimeout: 300,
+      linuxParameters: { initProcessEnabled: true, capabilities: { drop: ['NET_RAW'] } },
+      dockerLabels: { team: 'web' },
+    });
+    // a docker-like runtime: this fake takes registry images
+    cp.runtime.unsupportedImage = () => undefined;
+    const t = cp.store.createTask({
+      clusterName: 'c1', taskDefinition: td, launchType: 'FARGATE', networkConfiguration: NET,
+      overrides: { containerOverrides: [{ name: 'app', command: ['exec app --migrate'] }] },
+    });
+    const id = t.task.taskArn!.split('/').pop();
+    await cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === id && e.lastStatus === 'RUNNING');
+    expect(cp.runtime.specs[0]!.definition).toEqual({
+      entryPoint: ['/bin/sh', '-c'],
+      command: ['exec app --migrate'],
+      workingDirectory: '/srv/app',
+      user: '1000:1000',
+      readonlyRootFilesystem: true,
+      ulimits: [{ name: 'nofile', softLimit: 4096, hardLimit: 8192 }],
+      stopTimeout: 120,
+      initProcessEnabled: true,
+      capabilities: { drop: ['NET_RAW'] },
+      dockerLabels: { team: 'web' },
+    });
+    expect(cp.runtime.specs[0]!.image.pull?.ref).toMatch(/@sha256:a{64}$/);
+    cp.store.requestStop(t, 'UserInitiated', 'done');
+    await stopped(cp, t);
+    expect(cp.runtime.stops).toEqual([{ taskId: id, containerName: 'app', timeoutMs: cp.clock.scaledMs(120) }]);
+  });
+
+  it("a stub image gets none of entryPoint/command/workingDirectory/user (they were written for the real image); stopTimeout defaults to 30 s, floored in real time", async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: { stub: true } });
+    const td = taskDef(cp.store, 'v1', { healthCheck: undefined, entryPoint: ['/docker-entrypoint.sh'], command: ['serve'], workingDirectory: '/app', user: 'node', readonlyRootFilesystem: true });
+    const t = cp.store.createTask({ clusterName: 'c1', taskDefinition: td, launchType: 'FARGATE', networkConfiguration: NET });
+    const id = t.task.taskArn!.split('/').pop();
+    await cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === id && e.lastStatus === 'RUNNING');
+    expect(cp.runtime.specs[0]!.definition).toEqual({ stopTimeout: 30, readonlyRootFilesystem: true });
+    cp.store.requestStop(t, 'UserInitiated', 'done');
+    await stopped(cp, t);
+    expect(cp.runtime.stops[0]!.timeoutMs).toBe(Math.max(cp.clock.scaledMs(30), STOP_TIMEOUT_FLOOR_MS));
+  });
+
+  it("a registry image on the process runtime stops at pull time with a reason that says to run with --runtime docker; catalogue images still run", async () => {
+    const ref = '123456789012.dkr.ecr.us-west-1.amazonaws.com/app@sha256:' + 'b'.repeat(64);
+    cp = makeTestControlPlane({ [IMG('own')]: { pull: ref }, [IMG('v1')]: { pull: ref.replace('b', 'c'), stub: true } });
+    const own = cp.store.createTask({ clusterName: 'c1', taskDefinition: taskDef(cp.store, 'own'), launchType: 'FARGATE', networkConfiguration: NET });
+    await stopped(cp, own);
+    expect(own.task.stopCode).toBe('TaskFailedToStart');
+    expect(own.task.stoppedReason).toBe(`CannotPullContainerError: ${ref} is a registry image; the process runtime runs only the harness's catalogue images — run with --runtime docker`);
+    expect(cp.runtime.started).toBe(0);
+    const cat = cp.store.createTask({ clusterName: 'c1', taskDefinition: taskDef(cp.store, 'v1'), launchType: 'FARGATE', networkConfiguration: NET });
+    const id = cat.task.taskArn!.split('/').pop();
+    await cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === id && e.lastStatus === 'RUNNING');
+    expect(cp.runtime.started).toBe(1);
+  });
+
+  it('a CMD-SHELL curl check in an image without curl: the task goes UNHEALTHY and the timeline has the shell\'s words and exit code', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {} });
+    cp.runtime.execResult = { exitCode: 127, stdout: '', stderr: 'sh: curl: not found\n', timedOut: false };
+    const svc = cp.store.createService({ cluster: 'c1', serviceName: 'web', taskDefinition: taskDef(cp.store, 'v1', { healthCheck: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health'], interval: 5, timeout: 2, retries: 2 } }).taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET });
+    const ev = await cp.events.waitFor((e) => e.type === 'ecs.task.health' && e.healthStatus === 'UNHEALTHY');
+    expect(ev).toMatchObject({ service: 'web', output: 'sh: curl: not found', exitCode: 127 });
+    const first = [...cp.store.tasks.values()].find((t) => t.task.taskArn!.endsWith(ev.taskId as string))!;
+    await stopped(cp, first);
+    expect(first.task.healthStatus).toBe('UNHEALTHY');
+    expect(first.task.stoppedReason).toBe('Task failed container health checks');
+    expect(svc.serviceName).toBe('web');
   });
 });

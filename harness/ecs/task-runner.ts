@@ -1,7 +1,7 @@
 import type { Container, ContainerDefinition, Task } from '@aws-sdk/client-ecs';
 import type { EcsStore, TaskState } from '../aws/ecs/store.ts';
 import { envOf, taskIdOf } from '../aws/ecs/store.ts';
-import type { ContainerHandle, ContainerExit, ImageConfig } from '../runtime/types.ts';
+import type { ContainerDefinitionSpec, ContainerHandle, ContainerExit, ImageConfig } from '../runtime/types.ts';
 import type { SchedulerDeps, TaskEni } from './deps.ts';
 import { ContainerHealthChecker, rollUpHealth, type HealthStatus } from './health.ts';
 
@@ -15,14 +15,48 @@ export const LIFECYCLE_SECONDS = {
 };
 
 /** Fargate's stopTimeout default and maximum (seconds). */
-const STOP_TIMEOUT_DEFAULT = 30;
-const STOP_TIMEOUT_MAX = 120;
+export const STOP_TIMEOUT_DEFAULT = 30;
+export const STOP_TIMEOUT_MAX = 120;
+/** stop() never waits less than this (real ms) for the stop signal to work, however small the time scale. */
+export const STOP_TIMEOUT_FLOOR_MS = 500;
+
+/**
+ * The container definition's fields a runtime applies (ContainerSpec.definition), with
+ * ContainerOverrides.command in place of `command` (the one of these fields RunTask can
+ * override). For the harness's stub images, entryPoint, command, workingDirectory and user are
+ * left out: they were written for the image the stub stands in for.
+ */
+export function containerDefinitionSpec(def: ContainerDefinition, overrideCommand: string[] | undefined, image: Pick<ImageConfig, 'stub'>): ContainerDefinitionSpec {
+  const spec: ContainerDefinitionSpec = {
+    stopTimeout: Math.min(Math.max(def.stopTimeout ?? STOP_TIMEOUT_DEFAULT, 0), STOP_TIMEOUT_MAX),
+  };
+  if (!image.stub) {
+    if (def.entryPoint?.length) spec.entryPoint = [...def.entryPoint];
+    const command = overrideCommand?.length ? overrideCommand : def.command;
+    if (command?.length) spec.command = [...command];
+    if (def.workingDirectory) spec.workingDirectory = def.workingDirectory;
+    if (def.user) spec.user = def.user;
+  }
+  if (def.readonlyRootFilesystem) spec.readonlyRootFilesystem = true;
+  if (def.ulimits?.length) spec.ulimits = def.ulimits.map((u) => ({ name: u.name!, softLimit: u.softLimit!, hardLimit: u.hardLimit! }));
+  const lp = def.linuxParameters;
+  if (lp?.initProcessEnabled) spec.initProcessEnabled = true;
+  if (lp?.capabilities?.add?.length || lp?.capabilities?.drop?.length) {
+    spec.capabilities = {
+      ...(lp.capabilities.add?.length ? { add: [...lp.capabilities.add] } : {}),
+      ...(lp.capabilities.drop?.length ? { drop: [...lp.capabilities.drop] } : {}),
+    };
+  }
+  if (def.dockerLabels && Object.keys(def.dockerLabels).length) spec.dockerLabels = { ...def.dockerLabels };
+  return spec;
+}
 
 /** Why a task ended, for the scheduler's circuit-breaker accounting. */
 export type TaskOutcome = 'failed-to-start' | 'image-pull-failed' | 'essential-exit' | 'health-failed' | 'stopped';
 
 interface RunningContainer {
   def: ContainerDefinition;
+  definition: ContainerDefinitionSpec;
   container: Container;
   handle: ContainerHandle;
   checker?: ContainerHealthChecker;
@@ -125,7 +159,7 @@ export class TaskRunner {
     // PENDING: pull images, fetch secrets, start containers
     this.task.pullStartedAt = now();
     const arch = td.runtimePlatform?.cpuArchitecture === 'ARM64' ? 'arm64' : 'amd64';
-    const prepared: { def: ContainerDefinition; container: Container; image: ImageConfig; env: Record<string, string> }[] = [];
+    const prepared: { def: ContainerDefinition; container: Container; image: ImageConfig; env: Record<string, string>; definition: ContainerDefinitionSpec }[] = [];
     for (const def of td.containerDefinitions ?? []) {
       const container = this.task.containers!.find((c) => c.name === def.name)!;
       let image: ImageConfig | undefined;
@@ -139,6 +173,9 @@ export class TaskRunner {
         container.imageDigest = resolved.digest;
         image = resolved.config;
         if (!image) throw new Error(`CannotPullContainerError: ${def.image}: image has no runnable artifact in this harness`);
+        // an image this runtime cannot run at all (a user's image on the process runtime) fails as a pull does
+        const unsupported = this.deps.runtime.unsupportedImage?.(image);
+        if (unsupported) throw new Error(unsupported);
       } catch (e) {
         this.fail('TaskFailedToStart', msg(e), 'image-pull-failed');
         return this.finish(false);
@@ -155,7 +192,8 @@ export class TaskRunner {
         this.fail('TaskFailedToStart', msg(e), 'failed-to-start');
         return this.finish(false);
       }
-      prepared.push({ def, container, image, env });
+      const definition = containerDefinitionSpec(def, this.containerOverride(def.name!)?.command, image);
+      prepared.push({ def, container, image, env, definition });
     }
     await this.step(LIFECYCLE_SECONDS.pull);
     this.task.pullStoppedAt = now();
@@ -177,6 +215,7 @@ export class TaskRunner {
           family: td.family!,
           containerName: p.def.name!,
           image: p.image,
+          definition: p.definition,
           env: this.deps.taskTrust ? { ...this.deps.taskTrust.env, ...p.env } : p.env,
           ...(this.deps.taskTrust?.files.length ? { files: this.deps.taskTrust.files } : {}),
           ports: (p.def.portMappings ?? []).map((m) => m.containerPort!).filter((x) => x !== undefined),
@@ -188,11 +227,14 @@ export class TaskRunner {
         });
         p.container.runtimeId = `${this.taskId}-${p.def.name}`;
         const secretValues = (p.def.secrets ?? []).map((x) => p.env[x.name!] ?? '').filter((v) => v.length >= 4);
-        const rc: RunningContainer = { def: p.def, container: p.container, handle, secretValues };
+        const rc: RunningContainer = { def: p.def, definition: p.definition, container: p.container, handle, secretValues };
         this.containers.push(rc);
         void handle.exited.then((exit) => this.onContainerExit(rc, exit));
       } catch (e) {
-        this.fail('TaskFailedToStart', `CannotStartContainerError: ${msg(e)}`, 'failed-to-start');
+        // a runtime's own ECS error (CannotPullContainerError: the engine could not pull …) is the reason as it stands
+        const m = msg(e);
+        const pull = m.startsWith('CannotPullContainerError:');
+        this.fail('TaskFailedToStart', /^[A-Za-z]+Error: /.test(m) ? m : `CannotStartContainerError: ${m}`, pull ? 'image-pull-failed' : 'failed-to-start');
         return this.finish(true);
       }
     }
@@ -240,9 +282,12 @@ export class TaskRunner {
     return dep?.networkConfiguration ?? svc?.service.networkConfiguration ?? this.state.networkConfiguration;
   }
 
+  private containerOverride(containerName: string) {
+    return this.task.overrides?.containerOverrides?.find((c) => c.name === containerName);
+  }
+
   private overrideEnv(containerName: string): Record<string, string> {
-    const o = this.task.overrides?.containerOverrides?.find((c) => c.name === containerName);
-    return envOf(o?.environment);
+    return envOf(this.containerOverride(containerName)?.environment);
   }
 
   private updateTaskHealth(): void {
@@ -362,9 +407,8 @@ export class TaskRunner {
       await Promise.all(
         this.containers.map(async (rc) => {
           if (rc.exit) return;
-          const timeout = Math.min(rc.def.stopTimeout ?? STOP_TIMEOUT_DEFAULT, STOP_TIMEOUT_MAX);
           try {
-            const exit = await this.deps.runtime.stop(rc.handle, Math.max(this.deps.clock.scaledMs(timeout), 500));
+            const exit = await this.deps.runtime.stop(rc.handle, Math.max(this.deps.clock.scaledMs(rc.definition.stopTimeout), STOP_TIMEOUT_FLOOR_MS));
             if (!rc.exit) this.onContainerExit(rc, exit);
           } catch (e) {
             this.deps.events.append('harness.error', { where: 'runtime.stop', taskId: this.taskId, error: msg(e) });

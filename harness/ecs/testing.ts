@@ -1,23 +1,36 @@
 import { Clock } from '../clock.ts';
 import { EventLog } from '../events.ts';
 import { EcsStore } from '../aws/ecs/store.ts';
-import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, TaskRuntime } from '../runtime/types.ts';
+import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, ImageConfig, TaskRuntime } from '../runtime/types.ts';
+import { processUnsupported } from '../runtime/process/process-runtime.ts';
 import type { SchedulerDeps } from './deps.ts';
 import { EcsScheduler } from './scheduler.ts';
 import { LoopbackFabric } from '../network/loopback-fabric.ts';
 
 /**
  * An in-memory TaskRuntime for scheduler unit tests: behaviour comes from the image env
- * (STUB_FAULT = unhealthy | crash) like the real stubs, without processes.
+ * (STUB_FAULT = unhealthy | crash) like the real stubs, without processes. It refuses what the
+ * process runtime refuses (a registry image), and records every spec it was given and every
+ * stop timeout it was asked for. `execResult`, when set, is what every health check returns.
  */
 export class FakeRuntime implements TaskRuntime {
   readonly name = 'process' as const;
   readonly isolationEnforced = false;
   readonly running = new Map<string, { spec: ContainerSpec; exit: (e: ContainerExit) => void; healthy: boolean }>();
   started = 0;
+  /** every spec start() was given, in order */
+  readonly specs: ContainerSpec[] = [];
+  /** every stop(): which container, with what timeout (ms) */
+  readonly stops: { taskId: string; containerName: string; timeoutMs: number }[] = [];
+  execResult?: ExecResult;
+
+  unsupportedImage(image: ImageConfig): string | undefined {
+    return processUnsupported(image);
+  }
 
   async start(spec: ContainerSpec): Promise<ContainerHandle> {
     this.started++;
+    this.specs.push(spec);
     let exit!: (e: ContainerExit) => void;
     const exited = new Promise<ContainerExit>((r) => (exit = r));
     const key = `${spec.taskId}/${spec.containerName}`;
@@ -29,12 +42,14 @@ export class FakeRuntime implements TaskRuntime {
   }
 
   async exec(handle: ContainerHandle): Promise<ExecResult> {
+    if (this.execResult) return this.execResult;
     const c = this.running.get(`${handle.taskId}/${handle.containerName}`);
     const ok = !!c && c.healthy;
     return { exitCode: ok ? 0 : 1, stdout: '', stderr: ok ? '' : 'curl: (22) The requested URL returned error: 503', timedOut: false };
   }
 
-  async stop(handle: ContainerHandle): Promise<ContainerExit> {
+  async stop(handle: ContainerHandle, timeoutMs: number): Promise<ContainerExit> {
+    this.stops.push({ taskId: handle.taskId, containerName: handle.containerName, timeoutMs });
     const c = this.running.get(`${handle.taskId}/${handle.containerName}`);
     c?.exit({ exitCode: 0, signal: 'SIGTERM' });
     return handle.exited;
@@ -46,7 +61,7 @@ export class FakeRuntime implements TaskRuntime {
 }
 
 /** A store + scheduler wired with fakes around a given image table (uri → behaviour). */
-export function makeTestControlPlane(images: Record<string, { arch?: string; fault?: string }>, timeScale = 0.002) {
+export function makeTestControlPlane(images: Record<string, { arch?: string; fault?: string; pull?: string; stub?: boolean }>, timeScale = 0.002) {
   const clock = new Clock(timeScale);
   const events = new EventLog();
   const store = new EcsStore({ account: '123456789012', region: 'us-west-1', now: () => new Date(), events });
@@ -65,7 +80,12 @@ export function makeTestControlPlane(images: Record<string, { arch?: string; fau
         return {
           digest: 'sha256:' + '0'.repeat(64),
           platforms: [{ os: 'linux', architecture: img.arch ?? 'arm64' }],
-          config: { cmd: ['node', 'x.mjs'], env: (img.fault ? { STUB_FAULT: img.fault } : {}) as Record<string, string> },
+          config: {
+            cmd: img.pull ? [] : ['node', 'x.mjs'],
+            env: (img.fault ? { STUB_FAULT: img.fault } : {}) as Record<string, string>,
+            ...(img.pull ? { pull: { ref: img.pull } } : {}),
+            ...(img.stub ? { stub: true } : {}),
+          },
         };
       },
     },

@@ -4,16 +4,80 @@
  * Runtimes never parse AWS requests; they get a resolved ContainerSpec.
  */
 
+/** Registry credentials as the Docker Engine API takes them (X-Registry-Auth of a pull). */
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+  serveraddress: string;
+}
+
+/**
+ * An image in a registry (a user's own image pushed to ECR): the engine pulls `ref` when it is
+ * not present locally and runs it with the image's own Entrypoint, Cmd, Env, WorkingDir and
+ * User, under what the container definition sets. Only the docker runtime can run it.
+ */
+export interface RegistryImage {
+  /** what the engine pulls, e.g. `<host>/<repo>@sha256:<hex>` (or `:<tag>`) */
+  ref: string;
+  /** `linux/arm64` …: the platform pulled from an index, checked against the pulled image */
+  platform?: string;
+  /** called at pull time (tokens expire); absent for a registry that needs none */
+  credentials?: () => RegistryCredentials;
+}
+
 /** The runnable part of an image, as its config says (OCI image config: Env, Entrypoint, Cmd). */
 export interface ImageConfig {
-  /** argv; for the process runtime, paths are relative to the harness root */
+  /**
+   * argv (the image's CMD); for the process runtime, paths are relative to the harness root.
+   * For a registry image (`pull`), [] means "the image's own Entrypoint/Cmd".
+   */
   cmd: string[];
-  /** image ENV (e.g. STUB_SERVICE, STUB_VERSION, STUB_FAULT) */
+  /** image ENV (e.g. STUB_SERVICE, STUB_VERSION, STUB_FAULT), under the task definition's */
   env: Record<string, string>;
   /** the local Docker image that carries the same behaviour (docker runtime) */
   dockerImage?: string;
   /** one of the harness's own stubs: what it serves is told by SchedulerDeps.stubEnv */
   stub?: boolean;
+  /** an image from a registry (a user's): see RegistryImage. The process runtime refuses it. */
+  pull?: RegistryImage;
+}
+
+/** An ECS ulimit (names as ECS and Docker both spell them: nofile, nproc, core, …). */
+export interface ContainerUlimit {
+  name: string;
+  softLimit: number;
+  hardLimit: number;
+}
+
+/**
+ * What of a task definition's container definition a runtime applies, resolved by the task
+ * runner (ContainerOverrides.command already applied, stopTimeout defaulted and capped).
+ * Docker semantics, which ECS documents for these fields: `entryPoint` replaces the image's
+ * ENTRYPOINT and then the image's CMD is not used (only `command`, if given); `command`
+ * replaces the image's CMD. For the harness's own stub images the task runner leaves out
+ * entryPoint, command, workingDirectory and user (they were written for the image the stub
+ * stands in for, not for the stub).
+ */
+export interface ContainerDefinitionSpec {
+  entryPoint?: string[];
+  command?: string[];
+  workingDirectory?: string;
+  /** `user`, `user:group`, `uid`, `uid:gid` */
+  user?: string;
+  readonlyRootFilesystem?: boolean;
+  /** as given; Fargate's default when absent is nofile 65535/65535 (the docker runtime applies it) */
+  ulimits?: ContainerUlimit[];
+  /**
+   * AWS seconds (default 30, at most 120): how long stop() waits between the stop signal and
+   * SIGKILL. The task runner passes it to stop() scaled by the clock (floor 500 ms).
+   */
+  stopTimeout: number;
+  /** linuxParameters.initProcessEnabled: an init process as PID 1 (docker --init) */
+  initProcessEnabled?: boolean;
+  /** linuxParameters.capabilities */
+  capabilities?: { add?: string[]; drop?: string[] };
+  /** dockerLabels (the harness's own labels win) */
+  dockerLabels?: Record<string, string>;
 }
 
 export interface ContainerSpec {
@@ -25,6 +89,11 @@ export interface ContainerSpec {
   image: ImageConfig;
   /** task definition environment + resolved secrets (already merged, secrets win) */
   env: Record<string, string>;
+  /**
+   * the container definition's fields a runtime applies (see ContainerDefinitionSpec); absent:
+   * the image runs as it is (what the contract tests and harness-internal containers use)
+   */
+  definition?: ContainerDefinitionSpec;
   /** containerPorts from portMappings */
   ports: number[];
   /** the task's private IPv4 address (its ENI); the container listens there */
@@ -75,6 +144,11 @@ export interface TaskRuntime {
    * curl). The health checker uses max(scaled timeout, HEALTH_TIMEOUT_FLOOR_MS, this).
    */
   readonly healthCheckTimeoutFloorMs?: number;
+  /**
+   * why this runtime cannot run `image` at all (a stoppedReason, e.g. CannotPullContainerError:
+   * …), or undefined when it can. The task runner asks while it pulls, before any start.
+   */
+  unsupportedImage?(image: ImageConfig): string | undefined;
   /** starts the container; rejects (with a message for stoppedReason) if it cannot start */
   start(spec: ContainerSpec): Promise<ContainerHandle>;
   /** runs a command in the container's context, as ECS runs health checks (CMD-SHELL via sh -c) */

@@ -79,6 +79,19 @@ describe('ProcessRuntime (loopback mode)', () => {
     expect(await h.exited).toEqual({ exitCode: 7, signal: null });
   });
 
+  it("refuses a registry image (a user's), saying to run with --runtime docker; a catalogue image in the registry still runs", async () => {
+    const ref = '123456789012.dkr.ecr.us-west-1.amazonaws.com/web@sha256:' + 'f'.repeat(64);
+    const user: ImageConfig = { cmd: [], env: {}, pull: { ref } };
+    const reason = `CannotPullContainerError: ${ref} is a registry image; the process runtime runs only the harness's catalogue images — run with --runtime docker`;
+    expect(rt.unsupportedImage(user)).toBe(reason);
+    await expect(rt.start(spec(user))).rejects.toThrow(reason);
+    const catalogue: ImageConfig = { ...sh('echo catalogue; exit 0'), stub: true, pull: { ref } };
+    expect(rt.unsupportedImage(catalogue)).toBeUndefined();
+    expect(rt.unsupportedImage(sh('true'))).toBeUndefined();
+    const h = await rt.start(spec(catalogue));
+    expect(await h.exited).toEqual({ exitCode: 0, signal: null });
+  });
+
   it('gives the process a minimal env: base + image + task + HOST and the run/task ids, nothing else of the harness', async () => {
     process.env.HARNESS_TEST_SHOULD_NOT_LEAK = 'leak';
     try {

@@ -19,6 +19,11 @@
  *   group is killed too (as when a container's PID 1 exits).
  * - exits report `exitCode` 128+n when killed by signal n (what Docker/ECS report, e.g. 137
  *   for SIGKILL) together with `signal`.
+ * - runs only the harness's catalogue images (an argv it knows): a registry image (a user's,
+ *   ImageConfig.pull without stub) is refused with a CannotPullContainerError that says to run
+ *   with --runtime docker (unsupportedImage, asked by the task runner before it starts anything).
+ *   The container definition's entryPoint, command, workingDirectory, user, readonly root and
+ *   ulimits are not applied here (the stub's argv is the harness's); stopTimeout is (stop()).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stopWithTimeout } from '../stop.ts';
@@ -26,7 +31,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, TaskRuntime } from '../types.ts';
+import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, ImageConfig, TaskRuntime } from '../types.ts';
 import { TEMP_DIR_PREFIX } from './leftovers.ts';
 import { lineSplitter } from './lines.ts';
 import { writeLoopbackShims } from './loopback-shims.ts';
@@ -140,6 +145,12 @@ export function resolveArgv(cmd: readonly string[], root = HARNESS_ROOT): string
   });
 }
 
+/** Why the process runtime cannot run this image (a user's registry image), or undefined. */
+export function processUnsupported(image: ImageConfig): string | undefined {
+  if (!image.pull || image.stub) return undefined;
+  return `CannotPullContainerError: ${image.pull.ref} is a registry image; the process runtime runs only the harness's catalogue images — run with --runtime docker`;
+}
+
 export function isLoopbackIPv4(ip: string): boolean {
   const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
   return !!m && m.slice(1).every((o) => Number(o) <= 255);
@@ -170,8 +181,14 @@ export class ProcessRuntime implements TaskRuntime {
     installExitHook();
   }
 
+  unsupportedImage(image: ImageConfig): string | undefined {
+    return processUnsupported(image);
+  }
+
   async start(spec: ContainerSpec): Promise<ContainerHandle> {
     if (this.closed) throw new Error('CannotStartContainerError: the process runtime is closed');
+    const unsupported = processUnsupported(spec.image);
+    if (unsupported) throw new Error(unsupported);
     if (spec.image.cmd.length === 0) throw new Error('CannotStartContainerError: the image has no command (cmd is empty)');
     if (!spec.netns && !isLoopbackIPv4(spec.ip)) {
       throw new Error(
