@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findLeftoverProcesses, findLeftoverTempDirs } from '../runtime/process/leftovers.ts';
 import { cleanupNetnsLeftovers } from '../network/netns-fabric.ts';
+import { cleanupEcrRegistryLeftovers } from '../aws/ecr/registry.ts';
 import { RUN_ID_RE, deadRuns, pidAlive, type RunLock } from './run-id.ts';
 
 function liveRunIds(home: string): Set<string> {
@@ -56,6 +57,12 @@ export async function cleanupLeftovers(home: string, log: (l: string) => void = 
     cleanupNetnsLeftovers(log);
   } catch (e) {
     log(`network leftovers: ${(e as Error).message}`);
+  }
+  // the ECR registry's /etc/hosts line, engine CA file and host-name lock of runs whose owner is gone
+  try {
+    cleanupEcrRegistryLeftovers(log);
+  } catch (e) {
+    log(`ECR registry leftovers: ${(e as Error).message}`);
   }
   pruneOldRuns(home, live);
   if (victims.length || dirs.length || dead.size) {

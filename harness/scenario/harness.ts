@@ -39,9 +39,11 @@ import { EcsScheduler } from '../ecs/scheduler.ts';
 import type { SchedulerDeps, TaskNetwork } from '../ecs/deps.ts';
 import { ProcessRuntime } from '../runtime/process/process-runtime.ts';
 import { DOCKER_DEFAULT_TIME_SCALE, resolveRuntimeChoice, startDockerMode } from '../runtime/docker/select.ts';
-import { imageCatalogue } from '../runtime/catalogue.ts';
+import { imageCatalogue, ownImages } from '../runtime/catalogue.ts';
+import { startEcrRegistry, type StartedEcrRegistry } from '../aws/ecr/registry.ts';
+import { createHarnessCa } from '../edge/anthropic/ca.ts';
 import { IMAGE_CONFIG_ANNOTATION, type ImageConfig, type TaskRuntime } from '../runtime/types.ts';
-import { loadManifest, type LoadedManifest } from '../manifest/load.ts';
+import { loadManifest, ManifestError, type LoadedManifest } from '../manifest/load.ts';
 import type { AnthropicHost, SurrealHost } from '../manifest/schema.ts';
 import { stubEnvironment } from './stub-env.ts';
 import { prepareCliEnvironment, writeEnvFile } from './cli-env.ts';
@@ -81,6 +83,12 @@ export interface HarnessOptions {
   runtimeOverride?: TaskRuntime;
   /** SurrealDB storage: 'memory' (default) or 'disk' (the engine's surrealkv store under the run dir) */
   surrealStorage?: 'memory' | 'disk';
+  /**
+   * ECR on a real registry (docker-registry behind a TLS front, aws/ecr/registry.ts): on for
+   * `up`, docker mode and a manifest that names own images; true asks for it elsewhere (a
+   * scenario that pushes), false never (env HARNESS_ECR_REGISTRY=1|0)
+   */
+  registry?: boolean;
 }
 
 export interface HarnessStores {
@@ -139,6 +147,10 @@ export interface StartedHarness extends AsyncDisposable {
   anthropic?: StartedAnthropicEgress;
   /** the secret whose value the stand-in accepts as the API key */
   anthropicKeySecret?: string;
+  /** ECR's registry (`docker login`/`push`/`pull` at <account>.dkr.ecr.<region>.amazonaws.com), when it runs */
+  registry?: StartedEcrRegistry;
+  /** whether the registry runs, where, or why not (one line for the summary) */
+  registryNote: string;
   stop(): Promise<void>;
 }
 
@@ -281,6 +293,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
         annotations: { [IMAGE_CONFIG_ANNOTATION]: JSON.stringify(img.config), 'org.opencontainers.image.version': img.tag },
       })),
     );
+    // ECR on a real registry: what `docker push` sends lands in ECR as pushed; the manifest's own images go there first
+    const { registry, registryNote } = await startRegistry(opts, { runDir, runId, manifest, store: stores.ecr, docker: !!docker, log, events });
+    if (registry) cleanups.push(() => registry.stop());
+    log(registryNote);
     const edgeTier: StartedEdge = await startEdge({
       elb: stores.elb,
       cognito: stores.cognito,
@@ -370,6 +386,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       images: {
         resolve(uri) {
           const r = stores.ecr.resolveImageUri(uri);
+          // an image pushed through the registry (a user's): the engine pulls it and runs its own config
+          if (r.source === 'registry' && registry) {
+            const ref = registry.imageRef(r.repositoryName, r.digest);
+            return { digest: r.digest, platforms: r.platforms, config: { cmd: [], env: {}, dockerImage: ref, pull: { ref, credentials: () => registry.credentials() } } };
+          }
           const config = imageConfigOf(r.manifest);
           // the ALB's public-key endpoint, for the stub's x-amzn-oidc-data check
           return { digest: r.digest, platforms: r.platforms, config: config && { ...config, env: { ...config.env, ...edgeTier.imageEnv } } };
@@ -418,6 +439,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       ...cliEnv,
       ...manifest.commands.environment,
       HARNESS_ACCOUNT: account,
+      // the scripts' `docker login` to ECR writes here, never to the user's ~/.docker
+      ...(registry ? { DOCKER_CONFIG: registry.dockerConfigDir } : {}),
       HARNESS_VPC_ID: vpc.vpcId,
       HARNESS_PRIVATE_SUBNETS: subnetIds.join(','),
       HARNESS_MANIFEST: manifest.file,
@@ -480,6 +503,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       seeded,
       anthropic,
       ...(anthropicKeySecret ? { anthropicKeySecret } : {}),
+      ...(registry ? { registry } : {}),
+      registryNote,
       stop: async () => {
         events.append('harness.down', { runId });
         fs.writeFileSync(path.join(runDir, 'timeline.json'), JSON.stringify(events.all(), null, 1));
@@ -494,6 +519,41 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     await stopAll();
     throw e;
   }
+}
+
+/**
+ * Starts ECR's registry when the run wants one (see HarnessOptions.registry) and pushes the
+ * manifest's own images (`images.<…>.<tag>: { image }`) into it. A manifest that names own
+ * images and a registry that cannot start is an error naming the key path; otherwise a registry
+ * that cannot start leaves ECR a catalogue, and the note says why.
+ */
+async function startRegistry(
+  opts: HarnessOptions,
+  o: { runDir: string; runId: string; manifest: LoadedManifest; store: EcrStore; docker: boolean; log: (line: string) => void; events: EventLog },
+): Promise<{ registry?: StartedEcrRegistry; registryNote: string }> {
+  const own = ownImages(o.manifest.images);
+  const env = process.env.HARNESS_ECR_REGISTRY;
+  const wanted = own.length > 0 || (opts.registry ?? (env === '1' ? true : env === '0' ? false : undefined) ?? ((opts.kind ?? 'scenario') === 'up' || o.docker));
+  if (!wanted) return { registryNote: 'ECR: catalogue only (no registry asked for: `harness up`, docker mode, own images in the manifest or HARNESS_ECR_REGISTRY=1 start one)' };
+  const started = await startEcrRegistry({ runDir: o.runDir, runId: o.runId, store: o.store, ca: createHarnessCa(o.runDir, o.runId), log: o.log, events: o.events });
+  if ('unavailable' in started) {
+    if (own.length) throw new ManifestError(o.manifest.file, own[0]!.keyPath, `an own image needs ECR's registry, which cannot start here: ${started.unavailable}`);
+    return { registryNote: `ECR: catalogue only (registry not started: ${started.unavailable})` };
+  }
+  try {
+    for (const img of own) {
+      if (!o.store.hasRepository(img.repository)) o.store.createRepository(img.repository);
+      const t0 = Date.now();
+      const { digest } = await started.pushLocalImage(img.image, img.repository, img.tag).catch((e: Error) => {
+        throw new ManifestError(o.manifest.file, img.keyPath, `docker push of ${img.image} to ${img.repository}:${img.tag} failed: ${e.message.split('\n')[0]}`);
+      });
+      o.log(`pushed ${img.image} → ${img.repository}:${img.tag} (${digest.slice(0, 19)}…) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } catch (e) {
+    await started.stop();
+    throw e;
+  }
+  return { registry: started, registryNote: `ECR: registry at ${started.host} (${started.address}, docker-registry, started in ${(started.startMs / 1000).toFixed(1)} s)${own.length ? `; ${own.length} own image(s) pushed` : ''}` };
 }
 
 /** What a --network asked for means in docker mode (loopback was refused earlier: networkConflict). */

@@ -88,6 +88,7 @@ export class Scenario {
     // says which fabric runs and, when security groups are not enforced, that isolation is unverified
     s.notes.push(`network: ${h.networkReason}`);
     s.notes.push(h.anthropic ? h.anthropic.summary : 'Anthropic API stand-in: not started (see the run log)');
+    s.notes.push(h.registryNote);
     // the static lint (manifest/lint.ts) as the first step: its FAILs are warnings, the deploy is the judge
     const lint = lintStep(h.deployDir, h.manifest);
     s.warnings.push(...lint.warnings);

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 
 /**
  * Image manifests as ECR stores them: the exact bytes the client put, addressed by
- * `sha256:<hex of those bytes>`. We never hold layer blobs; a manifest's platform(s) are
- * read from the manifest itself:
+ * `sha256:<hex of those bytes>`. Catalogue images hold no blobs; images pushed to the run's
+ * registry (registry.ts) do, and a single manifest's platform then comes from its config blob.
+ * A catalogue manifest's platform(s) are read from the manifest itself:
  *
  * - an image index / manifest list (OCI `application/vnd.oci.image.index.v1+json` or Docker
  *   `application/vnd.docker.distribution.manifest.list.v2+json`): `manifests[].platform`,

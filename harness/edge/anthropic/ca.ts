@@ -26,14 +26,17 @@ function openssl(args: string[], cwd: string): void {
 }
 
 /**
- * A per-run CA (EC P-256, 2 days) in `<runDir>/ca/`, made with `openssl` (node:crypto cannot
- * make X.509). The key never leaves that directory (0600) and is never logged.
+ * The run's CA (EC P-256, 2 days) in `<runDir>/ca/`, made with `openssl` (node:crypto cannot
+ * make X.509) by the first caller; later callers of the same run get the same CA, so every
+ * certificate of a run (the Anthropic stand-in, the ECR registry) chains to the one CA tasks
+ * and the engine trust. The key never leaves that directory (0600) and is never logged.
  */
 export function createHarnessCa(runDir: string, runId: string): HarnessCa {
   const dir = path.join(runDir, 'ca');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keyFile = path.join(dir, 'ca.key');
   const certFile = path.join(dir, 'ca.crt');
+  if (fs.existsSync(keyFile) && fs.existsSync(certFile)) return { certPem: fs.readFileSync(certFile, 'utf8'), certFile, keyFile };
   openssl(
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/O=escher-harness/CN=escher-harness run ${runId} CA`,
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
