@@ -1,38 +1,57 @@
 /**
  * The docker TaskRuntime: a task's container is a Docker container, started through
  * testcontainers (GenericContainer: image, command, env, labels, network, platform) and
- * driven through dockerode where testcontainers has no call for it (attach before start,
- * wait for the exit, exec with a timeout, signals at millisecond precision).
+ * driven through dockerode where testcontainers has no call for it (pull with credentials,
+ * attach before start, wait for the exit, exec with a timeout, signals at millisecond precision).
  *
- * - The container runs on the run's Docker network (DockerFabric) at the task's ENI address
- *   (spec.ip, a fixed IPv4 in the network's subnet), so the task IP in DescribeTasks, Cloud
- *   Map and the ALB's targets is the address the container really has.
- * - It resolves through the harness's Cloud Map DNS server (spec.dnsServer, port 53 on the
- *   network's gateway): Docker's embedded resolver forwards to it.
- * - Images are the locally built linux/arm64 stubs (docker/, `npm run images`); a task asking
- *   ARM64 runs them as arm64 (QEMU binfmt on x86 hosts), and nothing is ever pulled.
+ * - Each task gets a sandbox container (as Fargate's awsvpc pause container): it owns the
+ *   task's ENI address (spec.ip, a fixed IPv4 on the run's Docker network, so the task IP in
+ *   DescribeTasks, Cloud Map and the ALB's targets is the address it really has), its network
+ *   namespace and its resolv.conf (the harness's Cloud Map DNS server, port 53 on the network's
+ *   gateway). The task's containers join it (NetworkMode `container:<sandbox>`): one address,
+ *   localhost between them. When the fabric enforces security groups, it applies the ENI's
+ *   rules in the sandbox's namespace (containerStarted) before any container of the task is
+ *   created, so no packet of the app precedes its rules, whatever the image (no shell needed).
+ *   The sandbox is the host's own-architecture base image (no QEMU), removed with the task's
+ *   last container.
+ * - Images: the harness's locally built stubs (ImageConfig.dockerImage, `npm run images`;
+ *   never pulled), or a registry image (ImageConfig.pull: pulled with its credentials when not
+ *   present locally; a failed pull is `CannotPullContainerError: Error response from daemon:
+ *   <the engine's message>`). A task asking ARM64 runs arm64 images (QEMU binfmt on x86 hosts).
+ * - The container definition (spec.definition) as ECS passes it to Docker: entryPoint →
+ *   Entrypoint (the image's CMD is then not used, the engine's rule), command → Cmd,
+ *   workingDirectory, user, readonlyRootFilesystem (the harness's files are then bind-mounted
+ *   read-only instead of copied in), ulimits (Fargate's nofile 65535/65535 when none is given;
+ *   hard limits capped at what the engine can grant),
+ *   initProcessEnabled → Init, capabilities, dockerLabels. The image's ENV is under the task's.
  * - Health checks: `docker exec` of `/bin/sh -c <cmd>` (CMD-SHELL) or the argv (CMD), killed
- *   at the timeout. stop(): the signal, then SIGKILL at the deadline (what `docker stop -t`
- *   does, with millisecond precision so scaled stopTimeouts hold).
+ *   at the timeout; a missing tool fails as in the image (`sh: curl: not found`, 127).
+ *   stop(): the image's STOPSIGNAL (default SIGTERM), then SIGKILL at the deadline (what
+ *   `docker stop -t` does, with millisecond precision so scaled stopTimeouts hold).
  * - Every container carries escher-harness=1 and the run id (labels), so leftovers of a killed
  *   run can be found and removed, and nothing else is ever touched. No Ryuk.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os, { constants as osConstants } from 'node:os';
+import path from 'node:path';
 import { stopWithTimeout } from '../stop.ts';
-import { constants as osConstants } from 'node:os';
 import { PassThrough, type Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { GenericContainer, getContainerRuntimeClient, type WaitStrategy } from 'testcontainers';
-import type { ContainerExit, ContainerHandle, ContainerSpec, ExecResult, TaskRuntime } from '../types.ts';
+import type { ContainerDefinitionSpec, ContainerExit, ContainerHandle, ContainerSpec, ContainerUlimit, ExecResult, ImageConfig, RegistryImage, TaskRuntime } from '../types.ts';
 import { lineSplitter } from '../process/lines.ts';
-import { HARNESS_LABEL } from './images.ts';
+import { TEMP_DIR_PREFIX } from '../process/leftovers.ts';
+import { stubDockerImage } from '../stub-image.ts';
+import { ensureBaseImage, HARNESS_LABEL, type Arch } from './images.ts';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 
 export const LABEL_RUN_ID = 'dev.escher-harness.run-id';
 export const LABEL_TASK_ID = 'dev.escher-harness.task-id';
 export const LABEL_OWNER_PID = 'dev.escher-harness.owner-pid';
+/** what a container is to its task: 'sandbox' for the one that owns its address and namespace */
+export const LABEL_ROLE = 'dev.escher-harness.role';
 
 const EXEC_OUTPUT_LIMIT = 64 * 1024;
 const LOG_DRAIN_MS = 1000;
@@ -54,9 +73,9 @@ export interface DockerRuntimeOptions {
    */
   firstOutputWaitMs?: number;
   /**
-   * The fabric enforcing security groups (DockerFabric): when it enforces, every container's
-   * entry point waits behind gatedEntrypoint() and start() calls containerStarted(taskId, id),
-   * which applies the ENI's rules in the container's namespace and then opens the gate.
+   * The fabric (DockerFabric): start() calls containerStarted(taskId, sandboxId) once per task
+   * sandbox, before any container of the task is created; when it enforces security groups, it
+   * applies the ENI's rules in the sandbox's namespace (which the task's containers join).
    */
   fabric?: { readonly isolationEnforced: boolean; containerStarted(id: string, containerId: string): Promise<void> };
 }
@@ -66,7 +85,8 @@ export const GATE_MARKER = '/.escher-harness-sg-ready';
 
 /**
  * An entry point that waits for GATE_MARKER, then execs the command (PID 1 becomes the app, so
- * signals reach it as before). For images with /bin/sh (every stub image has busybox's). The
+ * signals reach it as before), for a container the harness starts itself at a reserved address
+ * (SurrealDB); task containers need none (their sandbox is gated). For images with /bin/sh. The
  * marker must hold the start time of this start's PID 1 (field 22 of /proc/<pid>/stat, the
  * same inside and outside the container): a marker left by an earlier start of the same container
  * (`docker start` again) does not open the gate before the new namespace has its rules.
@@ -104,28 +124,133 @@ class StartedIsEnough implements WaitStrategy {
   }
 }
 
-/** GenericContainer with a fixed address on the run network and hooks before start. */
+/** GenericContainer in its task's sandbox (NetworkMode container:<id>) with a hook before start. */
 class TaskContainer extends GenericContainer {
   constructor(
     image: string,
-    network: string,
-    ip: string,
-    dns: string | undefined,
-    aliases: string[],
+    sandboxId: string,
     private readonly beforeStart: (containerId: string) => Promise<void>,
   ) {
     super(image);
-    this.withNetworkMode(network);
-    this.createOpts.NetworkingConfig = { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: ip }, Aliases: aliases } } };
-    if (dns) this.hostConfig.Dns = [dns];
+    this.withNetworkMode(`container:${sandboxId}`);
+  }
+  /** the container definition's fields, as ECS passes them to Docker */
+  applyDefinition(d: ContainerDefinitionSpec | undefined, imageCmd: string[]): this {
+    // entryPoint replaces the image's ENTRYPOINT, and then the engine does not use the image's CMD
+    if (d?.entryPoint?.length) this.createOpts.Entrypoint = [...d.entryPoint];
+    const cmd = d?.command?.length ? d.command : d?.entryPoint?.length ? undefined : imageCmd.length ? imageCmd : undefined;
+    if (cmd) this.createOpts.Cmd = [...cmd];
+    if (d?.workingDirectory) this.createOpts.WorkingDir = d.workingDirectory;
+    if (d?.user) this.createOpts.User = d.user;
+    if (d?.readonlyRootFilesystem) this.hostConfig.ReadonlyRootfs = true;
+    this.hostConfig.Ulimits = dockerUlimits(d?.ulimits);
+    if (d?.initProcessEnabled) this.hostConfig.Init = true;
+    if (d?.capabilities?.add?.length) this.hostConfig.CapAdd = [...d.capabilities.add];
+    if (d?.capabilities?.drop?.length) this.hostConfig.CapDrop = [...d.capabilities.drop];
+    return this;
+  }
+  /** the harness's files as read-only bind mounts (a read-only root takes no copies) */
+  bindFiles(files: { host: string; path: string }[]): this {
+    this.hostConfig.Mounts = files.map((f) => ({ Type: 'bind', Source: f.host, Target: f.path, ReadOnly: true }));
+    return this;
   }
   protected override async containerCreated(containerId: string): Promise<void> {
     await this.beforeStart(containerId);
   }
 }
 
+/** Fargate's nofile limit when the task definition sets none (soft and hard 65535). */
+export const FARGATE_DEFAULT_NOFILE = 65535;
+
+/** ECS ulimit names → the row of /proc/<pid>/limits that holds the same limit. */
+const LIMIT_ROWS: Record<string, string> = {
+  core: 'Max core file size', cpu: 'Max cpu time', data: 'Max data size', fsize: 'Max file size', locks: 'Max file locks',
+  memlock: 'Max locked memory', msgqueue: 'Max msgqueue size', nice: 'Max nice priority', nofile: 'Max open files',
+  nproc: 'Max processes', rss: 'Max resident set', rtprio: 'Max realtime priority', rttime: 'Max realtime timeout',
+  sigpending: 'Max pending signals', stack: 'Max stack size',
+};
+
+let ceilings: Record<string, number> | undefined;
+/**
+ * The hard limits the engine can grant (a container cannot raise a hard limit above its
+ * engine's without CAP_SYS_RESOURCE, which a Docker engine inside a container lacks): dockerd's
+ * own (/var/run/docker.pid), else this process's. Per ECS ulimit name; absent = unlimited/unknown.
+ */
+export function engineUlimitCeilings(): Record<string, number> {
+  if (ceilings) return ceilings;
+  let text = '';
+  for (const pidFile of ['/var/run/docker.pid', '/run/docker.pid']) {
+    try {
+      text = fs.readFileSync(`/proc/${fs.readFileSync(pidFile, 'utf8').trim()}/limits`, 'utf8');
+      break;
+    } catch {
+      /* not here, or not ours to read */
+    }
+  }
+  if (!text) {
+    try {
+      text = fs.readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      /* not Linux */
+    }
+  }
+  const out: Record<string, number> = {};
+  for (const [name, row] of Object.entries(LIMIT_ROWS)) {
+    const line = text.split('\n').find((l) => l.startsWith(row));
+    const hard = line?.slice(row.length).trim().split(/\s+/)[1];
+    if (hard && /^\d+$/.test(hard)) out[name] = Number(hard);
+  }
+  ceilings = out;
+  return out;
+}
+
+/**
+ * ECS ulimits → Docker's (the same names), Fargate's nofile default when the definition gives
+ * none; each hard limit capped at what the engine can grant (soft ≤ hard), so a limit Fargate
+ * accepts never fails the start here.
+ */
+export function dockerUlimits(ulimits: readonly ContainerUlimit[] | undefined, caps = engineUlimitCeilings()): { Name: string; Soft: number; Hard: number }[] {
+  const out = (ulimits ?? []).map((u) => ({ Name: u.name, Soft: u.softLimit, Hard: u.hardLimit }));
+  if (!out.some((u) => u.Name === 'nofile')) out.push({ Name: 'nofile', Soft: FARGATE_DEFAULT_NOFILE, Hard: FARGATE_DEFAULT_NOFILE });
+  return out.map((u) => {
+    const cap = caps[u.Name];
+    const Hard = cap !== undefined && u.Hard > cap ? cap : u.Hard;
+    return { Name: u.Name, Soft: Math.min(u.Soft, Hard), Hard };
+  });
+}
+
+/** The sandbox's command: sleeps until told to stop (SIGTERM ends it at once). */
+const SANDBOX_CMD = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
+
+let sandboxImage: Promise<{ image: string; platform: string }> | undefined;
+/**
+ * The image sandboxes run: the base image of the host's own architecture (busybox sh and
+ * sleep, no QEMU), built offline when missing; failing that, the arm64 stub image (emulated).
+ */
+function sandboxImageOnce(): Promise<{ image: string; platform: string }> {
+  sandboxImage ??= (async () => {
+    const native: Arch | undefined = process.arch === 'arm64' ? 'arm64' : process.arch === 'x64' ? 'amd64' : undefined;
+    if (native) {
+      try {
+        return { image: (await ensureBaseImage(native)).image, platform: `linux/${native}` };
+      } catch {
+        /* no apt here: the stub image will do */
+      }
+    }
+    return { image: stubDockerImage('arm64'), platform: 'linux/arm64' };
+  })();
+  return sandboxImage;
+}
+
+interface Sandbox {
+  ready: Promise<string>;
+  users: number;
+}
+
 class DockerContainer implements ContainerHandle {
   exit: ContainerExit | undefined;
+  /** the image's STOPSIGNAL (what `docker stop` sends), default SIGTERM */
+  stopSignal: NodeJS.Signals = 'SIGTERM';
   /** set when the runtime itself sent SIGKILL (stop deadline, close) */
   killedByUs = false;
   readonly execPids = new Set<number>();
@@ -144,6 +269,40 @@ function exitOf(code: number, killedByUs: boolean): ContainerExit {
     return { exitCode: code, signal: killedByUs && code === 137 ? 'SIGKILL' : name };
   }
   return { exitCode: code, signal: null };
+}
+
+/** A container's name: run, task and container, as Docker allows names. */
+function containerName(runId: string, taskId: string, container: string): string {
+  return `eh-${runId}-${taskId.slice(0, 12)}-${container}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 120);
+}
+
+/** The engine's own words from a dockerode / testcontainers error (its JSON `message`, else the first line). */
+function engineMessage(e: unknown): string {
+  const err = e as { json?: { message?: string }; message?: string };
+  const m = err?.json?.message ?? (typeof err?.message === 'string' ? err.message : String(e));
+  return m.replace(/^\(HTTP code \d+\)[^-]*- /, '').split('\n')[0]!.trim();
+}
+
+/** An image's STOPSIGNAL ("SIGQUIT", "QUIT", "3") as a Node signal name. */
+function signalName(s: string): NodeJS.Signals {
+  if (/^\d+$/.test(s)) return (Object.entries(osConstants.signals).find(([, n]) => n === Number(s))?.[0] as NodeJS.Signals) ?? 'SIGTERM';
+  const name = (s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`) as NodeJS.Signals;
+  return name in osConstants.signals ? name : 'SIGTERM';
+}
+
+/**
+ * Pulls a registry image as the engine does for `docker pull`, with its credentials and
+ * platform; rejects with the stoppedReason ECS gives (`CannotPullContainerError: Error
+ * response from daemon: <the engine's message>`).
+ */
+async function pullImage(docker: Dockerode, pull: RegistryImage): Promise<void> {
+  try {
+    const auth = pull.credentials?.();
+    const stream = (await docker.pull(pull.ref, { ...(auth ? { authconfig: auth } : {}), ...(pull.platform ? { platform: pull.platform } : {}) })) as NodeJS.ReadableStream;
+    await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+  } catch (e) {
+    throw new Error(`CannotPullContainerError: Error response from daemon: ${engineMessage(e)}`);
+  }
 }
 
 function isNoSuchOrNotRunning(e: unknown): boolean {
@@ -167,6 +326,14 @@ export class DockerRuntime implements TaskRuntime {
   readonly healthCheckTimeoutFloorMs = process.arch === 'arm64' ? undefined : 6000;
   readonly runId: string;
   private readonly containers = new Set<DockerContainer>();
+  /** per task: its sandbox container (being created or running) and how many of its containers use it */
+  private readonly sandboxes = new Map<string, Sandbox>();
+  /** per task: the removal of its last sandbox, which a new one waits for (same address) */
+  private readonly sandboxRemovals = new Map<string, Promise<unknown>>();
+  /** pulls in flight, per ref (two tasks of one service pull once) */
+  private readonly pulls = new Map<string, Promise<void>>();
+  /** where the harness's files for read-only containers are written (created when first needed) */
+  private filesDir?: string;
   private closed = false;
   private dockerode?: Dockerode;
 
@@ -180,6 +347,9 @@ export class DockerRuntime implements TaskRuntime {
   removeAllNow(): void {
     const ids = [...this.containers].map((c) => c.id);
     if (ids.length) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore', timeout: 20_000 });
+    // the sandboxes (and whatever else of this run the engine has): by label
+    spawnSync('sh', ['-c', `ids=$(docker ps -aq --filter label=${HARNESS_LABEL}=1 --filter label=${LABEL_RUN_ID}=${this.runId}); [ -z "$ids" ] || docker rm -f $ids`], { stdio: 'ignore', timeout: 20_000 });
+    if (this.filesDir) fs.rmSync(this.filesDir, { recursive: true, force: true });
   }
 
   private async client(): Promise<Dockerode> {
@@ -189,17 +359,12 @@ export class DockerRuntime implements TaskRuntime {
 
   async start(spec: ContainerSpec): Promise<ContainerHandle> {
     if (this.closed) throw new Error('CannotStartContainerError: the docker runtime is closed');
-    const image = spec.image.dockerImage;
-    if (!image) throw new Error('CannotPullContainerError: the image has no local Docker image in this harness (ImageConfig.dockerImage)');
     const docker = await this.client();
-    let arch: string | undefined;
-    let imageEntrypoint: string[] = [];
-    try {
-      const info = await docker.getImage(image).inspect();
-      arch = info.Architecture;
-      imageEntrypoint = ([] as string[]).concat(info.Config?.Entrypoint ?? []);
-    } catch {
-      throw new Error(`CannotPullContainerError: local image ${image} not found: run \`npm run images\` (builds the stub images offline)`);
+    const { image, info } = await this.localImage(docker, spec.image);
+    const arch = info.Architecture;
+    const wanted = spec.image.pull?.platform?.split('/')[1];
+    if (wanted && arch && arch !== wanted) {
+      throw new Error(`CannotPullContainerError: pull image manifest has been retried 7 time(s): image Manifest does not contain descriptor matching platform '${spec.image.pull!.platform}'`);
     }
 
     const env: Record<string, string> = {
@@ -212,7 +377,6 @@ export class DockerRuntime implements TaskRuntime {
     };
     if (this.opts.timeScale !== undefined) env.HARNESS_TIME_SCALE = String(this.opts.timeScale);
     if (spec.dnsZones?.length) env.HARNESS_DNS_ZONES = spec.dnsZones.join(',');
-    const dns = dnsHost(spec.dnsServer);
 
     let attached: { stream: NodeJS.ReadableStream; ended: Promise<void> } | undefined;
     let firstOutput!: () => void;
@@ -222,8 +386,16 @@ export class DockerRuntime implements TaskRuntime {
       spec.onLog(stream, line);
     };
     let waited: Promise<{ StatusCode: number }> | undefined;
-    const name = `eh-${spec.runId}-${spec.taskId.slice(0, 12)}-${spec.containerName}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 120);
-    const tc = new TaskContainer(image, this.opts.network, spec.ip, dns, [], async (id) => {
+    const name = containerName(spec.runId, spec.taskId, spec.containerName);
+    // the task's address, namespace and security groups: its containers join it
+    const sandboxId = await this.acquireSandbox(docker, spec);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.releaseSandbox(docker, spec.taskId);
+    };
+    const tc = new TaskContainer(image, sandboxId, async (id) => {
       const c = docker.getContainer(id);
       // attach before start: every line from the first one on
       const stream = (await c.attach({ stream: true, stdout: true, stderr: true, logs: true })) as NodeJS.ReadableStream;
@@ -231,10 +403,11 @@ export class DockerRuntime implements TaskRuntime {
       waited = c.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
       waited.catch(() => undefined);
     })
+      .applyDefinition(spec.definition, spec.image.cmd)
       .withName(name)
-      .withCommand(spec.image.cmd)
       .withEnvironment(env)
       .withLabels({
+        ...spec.definition?.dockerLabels,
         [HARNESS_LABEL]: '1',
         [LABEL_RUN_ID]: spec.runId,
         [LABEL_TASK_ID]: spec.taskId,
@@ -246,30 +419,23 @@ export class DockerRuntime implements TaskRuntime {
       .withWaitStrategy(new StartedIsEnough())
       .withPullPolicy({ shouldPull: () => false })
       .withAutoRemove(false);
-    // files the harness adds (the run CA …): copied in before the container starts
-    if (spec.files?.length) tc.withCopyContentToContainer(spec.files.map((f) => ({ content: f.content, target: f.path, mode: 0o644 })));
-    const gate = this.opts.fabric;
-    // security groups first: the app starts only once its rules are in place
-    // (the gate replaces the image's entry point: it runs it, then the command, after the gate)
-    if (gate?.isolationEnforced) tc.withEntrypoint(gatedEntrypoint()).withCommand([...imageEntrypoint, ...spec.image.cmd]);
+    // files the harness adds (the run CA …): copied in before the container starts, or bind-mounted
+    // read-only from the runtime's temp dir when the root file system is read-only (no copy is accepted then)
+    if (spec.files?.length) {
+      if (spec.definition?.readonlyRootFilesystem) tc.bindFiles(this.hostFiles(spec, spec.files));
+      else tc.withCopyContentToContainer(spec.files.map((f) => ({ content: f.content, target: f.path, mode: 0o644 })));
+    }
 
     let id: string;
     try {
       const started = await tc.start();
       id = started.getId();
-      if (gate) {
-        try {
-          await gate.containerStarted(spec.taskId, id);
-        } catch (e) {
-          await docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
-          throw new Error(`security groups could not be applied: ${(e as Error).message}`);
-        }
-      }
     } catch (e) {
-      // created but not started (bad command, address in use …): remove it
+      // created but not started (bad command, unknown user …): remove it
       const left = await docker.listContainers({ all: true, filters: { name: [name] } }).catch(() => []);
       for (const l of left) await docker.getContainer(l.Id).remove({ force: true }).catch(() => undefined);
-      throw new Error(`CannotStartContainerError: ${(e as Error).message.split('\n')[0]}`);
+      release();
+      throw new Error(`CannotStartContainerError: ${engineMessage(e)}`);
     }
     // eslint-disable-next-line prefer-const
     let container: DockerContainer | undefined;
@@ -283,9 +449,12 @@ export class DockerRuntime implements TaskRuntime {
       }
       await Promise.race([attached?.ended, new Promise((r) => setTimeout(r, LOG_DRAIN_MS).unref())]);
       await docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
+      release();
       return exitOf(code, container?.killedByUs ?? false);
     })();
     const handle = new DockerContainer(spec.taskId, spec.containerName, spec.ip, id, exited);
+    const stopSignal = (info.Config as { StopSignal?: string } | undefined)?.StopSignal;
+    if (stopSignal) handle.stopSignal = signalName(stopSignal);
     container = handle;
     this.containers.add(handle);
     void exited.then((exit) => {
@@ -299,6 +468,127 @@ export class DockerRuntime implements TaskRuntime {
       clearTimeout(t);
     }
     return handle;
+  }
+
+  /**
+   * The image to create from and its config: the local stub image, or a registry image
+   * (pulled with its credentials when the engine does not have it yet).
+   */
+  private async localImage(docker: Dockerode, config: ImageConfig): Promise<{ image: string; info: Dockerode.ImageInspectInfo }> {
+    const image = config.pull?.ref ?? config.dockerImage;
+    if (!image) throw new Error('CannotPullContainerError: the image has no local Docker image in this harness (ImageConfig.dockerImage)');
+    const inspect = () => docker.getImage(image).inspect();
+    try {
+      return { image, info: await inspect() };
+    } catch {
+      if (!config.pull) throw new Error(`CannotPullContainerError: local image ${image} not found: run \`npm run images\` (builds the stub images offline)`);
+    }
+    let pulling = this.pulls.get(image);
+    if (!pulling) {
+      pulling = pullImage(docker, config.pull);
+      this.pulls.set(image, pulling);
+      void pulling.then(
+        () => this.pulls.delete(image),
+        () => this.pulls.delete(image),
+      );
+    }
+    await pulling;
+    try {
+      return { image, info: await inspect() };
+    } catch (e) {
+      throw new Error(`CannotPullContainerError: Error response from daemon: ${engineMessage(e)}`);
+    }
+  }
+
+  /** The task's sandbox (created with its first container), counted per container that uses it. */
+  private async acquireSandbox(docker: Dockerode, spec: ContainerSpec): Promise<string> {
+    let sb = this.sandboxes.get(spec.taskId);
+    if (!sb) {
+      const created: Sandbox = { users: 0, ready: this.createSandbox(docker, spec) };
+      sb = created;
+      this.sandboxes.set(spec.taskId, created);
+      created.ready.catch(() => {
+        if (this.sandboxes.get(spec.taskId) === created) this.sandboxes.delete(spec.taskId);
+      });
+    }
+    sb.users++;
+    try {
+      return await sb.ready;
+    } catch (e) {
+      sb.users--;
+      throw e;
+    }
+  }
+
+  /** One container of the task is gone: the last one takes the sandbox (and so the address) with it. */
+  private releaseSandbox(docker: Dockerode, taskId: string): void {
+    const sb = this.sandboxes.get(taskId);
+    if (!sb || --sb.users > 0) return;
+    this.sandboxes.delete(taskId);
+    const removed = sb.ready.then(
+      (id) => docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined),
+      () => undefined,
+    );
+    this.sandboxRemovals.set(taskId, removed);
+    void removed.then(() => {
+      if (this.sandboxRemovals.get(taskId) === removed) this.sandboxRemovals.delete(taskId);
+    });
+  }
+
+  private async createSandbox(docker: Dockerode, spec: ContainerSpec): Promise<string> {
+    // the address is free only once an earlier sandbox of this task is gone
+    await this.sandboxRemovals.get(spec.taskId);
+    const { image, platform } = await sandboxImageOnce();
+    const dns = dnsHost(spec.dnsServer);
+    const network = this.opts.network;
+    const name = containerName(spec.runId, spec.taskId, 'sandbox');
+    let c: Dockerode.Container | undefined;
+    try {
+      c = await docker.createContainer({
+        name,
+        Image: image,
+        platform,
+        Entrypoint: SANDBOX_CMD,
+        Cmd: [],
+        Labels: {
+          [HARNESS_LABEL]: '1',
+          [LABEL_RUN_ID]: spec.runId,
+          [LABEL_TASK_ID]: spec.taskId,
+          [LABEL_OWNER_PID]: String(process.pid),
+          [LABEL_ROLE]: 'sandbox',
+          'dev.escher-harness.family': spec.family,
+        },
+        HostConfig: { NetworkMode: network, ...(dns ? { Dns: [dns] } : {}) },
+        NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: spec.ip } } } },
+      } as Dockerode.ContainerCreateOptions);
+      await c.start();
+    } catch (e) {
+      await c?.remove({ force: true }).catch(() => undefined);
+      throw new Error(`CannotStartContainerError: the task's network sandbox at ${spec.ip}: ${engineMessage(e)}`);
+    }
+    const gate = this.opts.fabric;
+    if (gate) {
+      // security groups first: no container of the task exists before its rules are in place
+      try {
+        await gate.containerStarted(spec.taskId, c.id);
+      } catch (e) {
+        await c.remove({ force: true, v: true }).catch(() => undefined);
+        throw new Error(`CannotStartContainerError: security groups could not be applied: ${(e as Error).message}`);
+      }
+    }
+    return c.id;
+  }
+
+  /** The harness's files for a read-only container: written under this runtime's temp dir, one dir per container. */
+  private hostFiles(spec: ContainerSpec, files: { path: string; content: string }[]): { host: string; path: string }[] {
+    this.filesDir ??= fs.mkdtempSync(path.join(os.tmpdir(), `${TEMP_DIR_PREFIX}${this.runId}-`));
+    const dir = fs.mkdtempSync(path.join(this.filesDir, `${spec.taskId.slice(0, 12)}-`));
+    return files.map((f, i) => {
+      if (!path.isAbsolute(f.path) || f.path.split('/').includes('..')) throw new Error(`CannotStartContainerError: file path ${JSON.stringify(f.path)} must be absolute, without ..`);
+      const host = path.join(dir, `${i}-${path.basename(f.path)}`);
+      fs.writeFileSync(host, f.content, { mode: 0o644 });
+      return { host, path: f.path };
+    });
   }
 
   /** Demultiplexes the attach stream into onLog lines per stream; resolves when it ends. */
@@ -392,14 +682,15 @@ export class DockerRuntime implements TaskRuntime {
     });
   }
 
-  async stop(handle: ContainerHandle, timeoutMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<ContainerExit> {
+  /** `signal` (default: the image's STOPSIGNAL, else SIGTERM), then SIGKILL after timeoutMs */
+  async stop(handle: ContainerHandle, timeoutMs: number, signal?: NodeJS.Signals): Promise<ContainerExit> {
     const c = this.own(handle);
     if (c.exit) return c.exit;
     const docker = await this.client();
     const container = docker.getContainer(c.id);
     return stopWithTimeout(
       c.exited,
-      () => container.kill({ signal }).catch(() => undefined),
+      () => container.kill({ signal: signal ?? c.stopSignal }).catch(() => undefined),
       () => {
         c.killedByUs = true;
         return container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
@@ -413,9 +704,11 @@ export class DockerRuntime implements TaskRuntime {
     this.closed = true;
     const grace = this.opts.closeGraceMs ?? 1000;
     await Promise.all([...this.containers].map((c) => this.stop(c, grace)));
+    await Promise.all([...this.sandboxRemovals.values()]);
     liveRuntimes.delete(this);
-    // anything of this run the engine still has (a start that raced close)
+    // anything of this run the engine still has (sandboxes, a start that raced close)
     await removeRunContainers(this.runId).catch(() => undefined);
+    if (this.filesDir) fs.rmSync(this.filesDir, { recursive: true, force: true });
   }
 
   private own(handle: ContainerHandle): DockerContainer {
