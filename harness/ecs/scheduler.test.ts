@@ -223,7 +223,7 @@ describe('EcsScheduler', () => {
       capabilities: { drop: ['NET_RAW'] },
       dockerLabels: { team: 'web' },
     });
-    expect(cp.runtime.specs[0]!.image.pull?.ref).toMatch(/@sha256:a{64}$/);
+    expect(cp.runtime.specs[0]!.image.pull).toEqual({ ref: expect.stringMatching(/@sha256:a{64}$/), platform: 'linux/arm64' }); // the task's platform
     cp.store.requestStop(t, 'UserInitiated', 'done');
     await stopped(cp, t);
     expect(cp.runtime.stops).toEqual([{ taskId: id, containerName: 'app', timeoutMs: cp.clock.scaledMs(120) }]);

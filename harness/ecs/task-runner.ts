@@ -173,6 +173,8 @@ export class TaskRunner {
         container.imageDigest = resolved.digest;
         image = resolved.config;
         if (!image) throw new Error(`CannotPullContainerError: ${def.image}: image has no runnable artifact in this harness`);
+        // a registry image is pulled for the task's platform (the index entry Fargate would pick)
+        if (image.pull) image = { ...image, pull: { ...image.pull, platform: `linux/${arch}` } };
         // an image this runtime cannot run at all (a user's image on the process runtime) fails as a pull does
         const unsupported = this.deps.runtime.unsupportedImage?.(image);
         if (unsupported) throw new Error(unsupported);
