@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -48,6 +48,9 @@ const USAGE = `harness <verb> [options]
   token [--user U] [--expired] [--not-before] [--id]
                              a Cognito access token of the seeded pool's ALB client for the test user
                              (or U), signed by the running topology; the token alone on the last line
+  push <local-image> <repository>:<tag>
+                             push a local Docker image into the running topology's ECR (creates the
+                             repository when missing; docker login with a fresh ECR token, docker push)
   env                        print the sourceable environment of the running topology
   exec <service> [--task N] -- <cmd…>
                              run a command where a task of the running topology stands (its network
@@ -96,6 +99,8 @@ async function main(argv: string[]): Promise<number> {
       return doctorVerb(rest);
     case 'token':
       return tokenVerb(rest);
+    case 'push':
+      return pushVerb(rest);
     case 'init':
       return (await import('./manifest/init-cli.ts')).runInit(rest);
     case 'lint':
@@ -605,12 +610,7 @@ async function tokenVerb(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { user: { type: 'string' }, expired: { type: 'boolean' }, 'not-before': { type: 'boolean' }, id: { type: 'boolean' } } });
   const cur = readCurrent();
   if (!cur) fail('nothing is up: run `harness up` first', 1);
-  const env = Object.fromEntries(
-    fs.readFileSync(cur.envFile, 'utf8').split('\n').flatMap((l) => {
-      const m = /^(?:export\s+)?([A-Z0-9_]+)=(.*)$/.exec(l);
-      return m ? [[m[1]!, m[2]!.replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1')]] : [];
-    }),
-  );
+  const env = envOfCurrent(cur);
   const idp = env.HARNESS_IDP_URL;
   if (!idp) fail('the running topology has no Cognito endpoint (HARNESS_IDP_URL missing)', 1);
   const secret = fs.readFileSync(path.join(cur.runDir, 'idp-mint-token'), 'utf8').trim();
@@ -626,15 +626,92 @@ async function tokenVerb(args: string[]): Promise<number> {
   return 0;
 }
 
-async function ecsCall(endpoint: string, op: string, body: unknown): Promise<any> {
+/** One AWS JSON-protocol call to the running topology's edge; AWS's error as `<type>: <message>`. */
+async function awsJsonCall(endpoint: string, target: string, op: string, body: unknown): Promise<any> {
   const res = await fetch(endpoint, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AmazonEC2ContainerServiceV20141113.${op}` },
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${target}.${op}` },
     body: JSON.stringify(body),
   });
   const json = await res.json();
-  if (!res.ok) throw new Error(`${json.__type}: ${json.message}`);
+  if (!res.ok) throw Object.assign(new Error(`${String(json.__type).split('#').pop()}: ${json.message}`), { type: String(json.__type).split('#').pop() });
   return json;
+}
+
+const ecsCall = (endpoint: string, op: string, body: unknown) => awsJsonCall(endpoint, 'AmazonEC2ContainerServiceV20141113', op, body);
+const ecrCall = (endpoint: string, op: string, body: unknown) => awsJsonCall(endpoint, 'AmazonEC2ContainerRegistry_V20150921', op, body);
+
+/** The running topology's sourceable environment (.harness/runs/<id>/env) as a map. */
+function envOfCurrent(cur: Current): Record<string, string> {
+  return Object.fromEntries(
+    fs.readFileSync(cur.envFile, 'utf8').split('\n').flatMap((l) => {
+      const m = /^(?:export\s+)?([A-Z0-9_]+)=(.*)$/.exec(l);
+      return m ? [[m[1]!, m[2]!.replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1')]] : [];
+    }),
+  );
+}
+
+// ------------------------------------------------------------------ push
+
+function runDocker(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('docker', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.stderr.on('data', (c) => (out += c));
+    p.on('error', (e) => resolve({ code: 127, out: e.message }));
+    p.on('close', (code) => resolve({ code, out }));
+    p.stdin.end(input ?? '');
+  });
+}
+
+/**
+ * `harness push <local-image> <repository>:<tag>`: what a CI job does, into the running
+ * topology's ECR: the repository is created when missing, `docker login` takes a fresh
+ * GetAuthorizationToken password, then `docker tag` + `docker push` (the run's DOCKER_CONFIG,
+ * never ~/.docker); the ECR tag is removed from the local engine afterwards.
+ */
+async function pushVerb(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const [local, dest] = positionals;
+  const m = dest ? /^([a-z0-9][a-z0-9._/-]*):([\w][\w.-]{0,127})$/.exec(dest) : null;
+  if (!local || !m) fail('usage: harness push <local-image> <repository>:<tag>   (e.g. harness push my-api:dev escher-gateway:v2.16.0-rc1)');
+  const [, repo, tag] = m as unknown as [string, string, string];
+  const cur = readCurrent();
+  if (!cur) fail('nothing is up: run `harness up` first', 1);
+  const env = envOfCurrent(cur);
+  const region = env.AWS_DEFAULT_REGION || env.AWS_REGION;
+  if (!env.DOCKER_CONFIG || !env.HARNESS_ACCOUNT || !region) fail('the running topology has no ECR registry (it needs root and Debian\'s docker-registry: see `harness doctor` and the `up` log)', 1);
+  const host = `${env.HARNESS_ACCOUNT}.dkr.ecr.${region}.amazonaws.com`;
+  try {
+    await ecrCall(cur.awsEndpoint, 'DescribeRepositories', { repositoryNames: [repo] });
+  } catch (e) {
+    if ((e as { type?: string }).type !== 'RepositoryNotFoundException') throw e;
+    await ecrCall(cur.awsEndpoint, 'CreateRepository', { repositoryName: repo });
+    process.stdout.write(`created ECR repository ${repo}\n`);
+  }
+  const token = (await ecrCall(cur.awsEndpoint, 'GetAuthorizationToken', {})).authorizationData[0].authorizationToken as string;
+  const password = Buffer.from(token, 'base64').toString('utf8').replace(/^AWS:/, '');
+  const denv = { ...process.env, DOCKER_CONFIG: env.DOCKER_CONFIG };
+  const remote = `${host}/${repo}:${tag}`;
+  const steps: [string, string[], string?][] = [
+    ['docker login', ['login', '--username', 'AWS', '--password-stdin', host], password],
+    ['docker tag', ['tag', local, remote]],
+    ['docker push', ['push', remote]],
+  ];
+  let pushed = '';
+  for (const [what, a, input] of steps) {
+    const r = await runDocker(a, denv, input);
+    if (r.code !== 0) {
+      if (what !== 'docker login' && what !== 'docker tag') await runDocker(['rmi', remote], denv);
+      fail(`${what} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-3).join(' | ')}`, 1);
+    }
+    pushed = r.out;
+  }
+  await runDocker(['rmi', remote], denv); // only the ECR name: the local image stays
+  const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed)?.[1] ?? '(no digest printed)';
+  process.stdout.write(`pushed ${local} → ${remote}\n  digest ${digest}\n  deploy it with your deploy command, e.g. the manifest's deployService with version ${tag}\n`);
+  return 0;
 }
 
 async function statusVerb(): Promise<number> {
@@ -725,7 +802,11 @@ async function execVerb(args: string[]): Promise<number> {
     const eni = state.enis?.find((e) => e.taskId === taskId || e.ip === ip);
     netns = eni?.netns;
     // docker mode without root (no named namespace): inside the container, with its own tools
-    if (state.mode === 'docker') containerId = eni?.containerId;
+    if (state.mode === 'docker') {
+      // the ENI's container is the task's network sandbox: exec in its first app container
+      const app = spawnSync('docker', ['ps', '-q', '--filter', `label=dev.escher-harness.task-id=${taskId}`, '--filter', 'label=dev.escher-harness.container'], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean)[0];
+      containerId = app || eni?.containerId;
+    }
   } catch {
     /* loopback mode: no network.json */
   }
