@@ -33,10 +33,16 @@ const dockerSkip = dockerScenariosSkipReason();
  * Docker's resolver, SurrealDB as a container. HARNESS_DOCKER_SCENARIOS=a,b,… picks others,
  * `all` every scenario (npm run test:nightly).
  */
-const DOCKER_DEFAULT = ['isolation', 'arm64'];
+const DOCKER_DEFAULT = ['isolation', 'arm64', 'own-image'];
 const dockerWanted = (process.env.HARNESS_DOCKER_SCENARIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 /** npm run test:nightly: every scenario on both fixtures and in docker mode */
 const full = process.env.HARNESS_FULL_MATRIX === '1';
+/**
+ * Scenarios npm test runs in docker mode only: own-image deploys a user's image, which the
+ * process runtime refuses (its process-mode run only shows that refusal, which
+ * harness/ecs/scheduler.test.ts covers); the nightly matrix runs them in both.
+ */
+const DOCKER_MODE_ONLY = full ? [] : ['own-image'];
 const dockerOnly = full || dockerWanted.includes('all') ? [] : dockerWanted.length ? dockerWanted : DOCKER_DEFAULT;
 /**
  * The second fixture in npm test: a fresh deploy with its jq-read config and templates, its own
@@ -74,6 +80,7 @@ export default defineConfig({
         test: {
           name: 'scenario',
           include: ['scenarios/**/*.scenario.test.ts'],
+          exclude: [...DOCKER_MODE_ONLY.map((n) => `scenarios/${n}.scenario.test.ts`), 'node_modules/**'],
           // `npm test` runs these in process mode (auto would now pick docker where it can;
           // scenario-docker below covers that); `harness scenario` passes its own choice
           env: { HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process' },
