@@ -734,11 +734,24 @@ async function statusVerb(): Promise<number> {
           lines.push(`      ${d.status.padEnd(7)} ${d.taskDefinition.split('/').pop().padEnd(20)} ${d.rolloutState ?? ''} running ${d.runningCount}/${d.desiredCount} failed ${d.failedTasks}`);
         }
         if (s.events?.[0]) lines.push(`      last event: ${s.events[0].message}`);
+        const stopped = await lastStoppedTask(cur.awsEndpoint, c, s.serviceName);
+        if (stopped) lines.push(`      last stopped task: ${stopped}`);
       }
     }
   }
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
+}
+
+/** A service's most recently stopped task, as describe-tasks has it: why, and each container's exit and health. */
+async function lastStoppedTask(endpoint: string, cluster: string, serviceName: string): Promise<string | undefined> {
+  const arns = ((await ecsCall(endpoint, 'ListTasks', { cluster, serviceName, desiredStatus: 'STOPPED' })).taskArns as string[]).slice(0, 100);
+  if (!arns.length) return undefined;
+  const { tasks } = await ecsCall(endpoint, 'DescribeTasks', { cluster, tasks: arns });
+  const t = (tasks as any[]).sort((a, b) => (b.stoppedAt ?? 0) - (a.stoppedAt ?? 0))[0];
+  if (!t) return undefined;
+  const containers = (t.containers ?? []).map((x: any) => `${x.name}: ${x.exitCode !== undefined && x.exitCode !== null ? `exit ${x.exitCode}` : x.lastStatus}${x.healthStatus && x.healthStatus !== 'UNKNOWN' ? `, ${x.healthStatus}` : ''}${x.reason ? `, ${x.reason}` : ''}`);
+  return `${String(t.taskArn).split('/').pop()!.slice(0, 8)} ${t.taskDefinitionArn.split('/').pop()} ${t.stopCode ?? ''}: ${t.stoppedReason ?? ''}${containers.length ? ` (${containers.join('; ')})` : ''}`;
 }
 
 async function envVerb(): Promise<number> {

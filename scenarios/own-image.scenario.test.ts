@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scenario, type ScriptRun } from '../harness/scenario/scenario.ts';
 import type { DeployedService, Deployment } from '../harness/scenario/deployment.ts';
+import type { Task } from '@aws-sdk/client-ecs';
 import { dockerModeAvailable } from '../harness/runtime/docker/select.ts';
 import { stubDockerImage } from '../harness/runtime/stub-image.ts';
 import { diagnosisInputOf, serviceCauses } from '../harness/report/diagnose.ts';
@@ -128,11 +129,15 @@ async function updateServiceTo(tag: string): Promise<{ taskDefinitionArn: string
   return { taskDefinitionArn: arn, fromSeq };
 }
 
-/** The first task of this revision that stopped, as `aws ecs describe-tasks` shows it. */
-async function firstStopped(taskDefinitionArn: string, timeoutMs: number): Promise<any> {
+/**
+ * The first task of this revision that stopped the way `what` says (a task can also be stopped
+ * for another reason first, e.g. by its target group's health check on a loaded machine), as
+ * `aws ecs describe-tasks` shows it.
+ */
+async function firstStopped(taskDefinitionArn: string, what: string, pred: (t: Task) => boolean, timeoutMs: number): Promise<any> {
   let arn: string | undefined;
-  await s.until(`a task of ${taskDefinitionArn.split('/').pop()} STOPPED`, () => {
-    arn = [...s.h.stores.ecs.tasks.values()].find((t) => t.task.taskDefinitionArn === taskDefinitionArn && t.task.lastStatus === 'STOPPED')?.task.taskArn;
+  await s.until(`a task of ${taskDefinitionArn.split('/').pop()} STOPPED: ${what}`, () => {
+    arn = [...s.h.stores.ecs.tasks.values()].find((t) => t.task.taskDefinitionArn === taskDefinitionArn && t.task.lastStatus === 'STOPPED' && pred(t.task))?.task.taskArn;
     return !!arn;
   }, timeoutMs);
   const r = await s.aws(['ecs', 'describe-tasks', '--cluster', target.cluster, '--tasks', arn!]);
@@ -196,7 +201,7 @@ describe.skipIf(!avail.ok)('scenario own-image: the team\'s image, pushed with d
     const single = await s.deployService(target, 'own-good');
     if (s.h.runtime.name !== 'docker') {
       await s.check('process mode: the user\'s image cannot run as a process, and the task says so', async () => {
-        const stopped = await firstStopped(s.service(target).service.taskDefinition!, 60_000);
+        const stopped = await firstStopped(s.service(target).service.taskDefinition!, 'any reason', () => true, 60_000);
         expect(stopped.stoppedReason).toMatch(/process runtime|--runtime docker/);
         return { observed: `${single.script} exit ${single.exitCode}; task stopped: ${stopped.stoppedReason}` };
       });
@@ -227,9 +232,9 @@ describe.skipIf(!avail.ok)('scenario own-image: the team\'s image, pushed with d
     await push(await buildImage('no-curl', 'own-no-curl'), 'own-no-curl');
     const { taskDefinitionArn } = await updateServiceTo('own-no-curl');
     await s.check('the task is UNHEALTHY and stops with "Task failed container health checks" (aws ecs describe-tasks)', async () => {
-      const t = await firstStopped(taskDefinitionArn, 240_000);
+      const t = await firstStopped(taskDefinitionArn, 'its container health check failed', (x) => /container health checks/.test(x.stoppedReason ?? ''), 300_000);
       const c = t.containers.find((x: any) => x.name === target.container.name);
-      expect(t.stoppedReason).toMatch(/health checks/);
+      expect(t.stoppedReason).toMatch(/container health checks/);
       expect(c.healthStatus).toBe('UNHEALTHY');
       return { observed: `${t.taskArn.split('/').pop().slice(0, 8)}: ${t.stopCode}: ${t.stoppedReason}; container health ${c.healthStatus}` };
     });
@@ -246,7 +251,7 @@ describe.skipIf(!avail.ok)('scenario own-image: the team\'s image, pushed with d
     await push(await buildImage('needs-env', 'own-needs-env'), 'own-needs-env');
     const { taskDefinitionArn } = await updateServiceTo('own-needs-env');
     await s.check('the task stops: essential container exited 3 (aws ecs describe-tasks)', async () => {
-      const t = await firstStopped(taskDefinitionArn, 240_000);
+      const t = await firstStopped(taskDefinitionArn, 'its essential container exited', (x) => /Essential container in task exited/.test(x.stoppedReason ?? ''), 300_000);
       const c = t.containers.find((x: any) => x.name === target.container.name);
       expect(c.exitCode).toBe(3);
       expect(t.stoppedReason).toMatch(/Essential container in task exited/);
