@@ -16,6 +16,27 @@ export const HEALTH_TIMEOUT_FLOOR_MS = 3000;
 export const HEALTH_OUTPUT_LIMIT = 500;
 
 /**
+ * A timed-out CMD-SHELL check is probed with a no-op (`sh -c 'exit 0'`, the same exec path);
+ * when the no-op itself takes at least this fraction of the timeout, the machine (the
+ * emulation: docker exec, QEMU loading sh) was starved and the check could not have run in
+ * time whatever the app does: the attempt is not counted and is retried at the next interval.
+ * sh + curl cost about twice sh alone, so a no-op at half the timeout means the check needed
+ * the whole of it before the app was even asked.
+ */
+export const STARVED_PROBE_FRACTION = 0.5;
+/**
+ * At most this many starved attempts go uncounted until a check runs to its end again; further
+ * timeouts count as ECS counts them (a machine that never catches up still fails the task, after
+ * MAX_UNCOUNTED_STARVED + retries attempts, with the reason in the output).
+ */
+export const MAX_UNCOUNTED_STARVED = 3;
+
+/** Whether a no-op that took `noOpMs` (undefined: it could not run) says the machine was starved for a check of `timeoutMs`. */
+export function wasStarved(noOpMs: number | undefined, timeoutMs: number): noOpMs is number {
+  return noOpMs !== undefined && noOpMs >= timeoutMs * STARVED_PROBE_FRACTION;
+}
+
+/**
  * Runs one container's healthCheck the way the ECS agent (Docker) does: every `interval`
  * seconds, `timeout` per attempt, UNHEALTHY after `retries` consecutive failures; failures
  * inside `startPeriod` do not count, a success there makes it HEALTHY. Exit code 0 passes.
@@ -30,6 +51,9 @@ export class ContainerHealthChecker {
   lastOutput = '';
   /** the last attempt's exit code (undefined: it timed out or could not run) */
   lastExitCode: number | undefined;
+  /** timed-out attempts not counted because the machine was starved (a no-op exec took too long) */
+  starvedAttempts = 0;
+  private starvedSinceCompleted = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -64,9 +88,11 @@ export class ContainerHealthChecker {
       }
       if (this.stopped) return;
       let ok = false;
+      let timedOut = false;
       try {
         const r = await this.runtime.exec(this.handle, command, timeoutMs);
         ok = r.exitCode === 0 && !r.timedOut;
+        timedOut = r.timedOut;
         this.lastExitCode = r.timedOut ? undefined : r.exitCode;
         this.lastOutput = (r.timedOut ? `health check timed out after ${timeoutMs} ms` : (r.stdout + r.stderr)).trim().slice(-HEALTH_OUTPUT_LIMIT);
       } catch (e) {
@@ -75,6 +101,18 @@ export class ContainerHealthChecker {
         this.lastOutput = (e instanceof Error ? e.message : String(e)).slice(-HEALTH_OUTPUT_LIMIT);
       }
       if (this.stopped) return;
+      if (timedOut && command[0] === 'CMD-SHELL' && this.starvedSinceCompleted < MAX_UNCOUNTED_STARVED) {
+        const noOpMs = await this.noOpMs(timeoutMs);
+        if (this.stopped) return;
+        if (wasStarved(noOpMs, timeoutMs)) {
+          this.starvedSinceCompleted++;
+          this.starvedAttempts++;
+          this.lastOutput = `health check timed out after ${timeoutMs} ms; not counted: the machine was starved (a no-op sh took ${Math.round(noOpMs)} ms), retried at the next interval`;
+          continue;
+        }
+      }
+      // a check that ran to its end (pass or fail) shows the machine caught up
+      if (!timedOut) this.starvedSinceCompleted = 0;
       const inStartPeriod = this.clock.nowMs() - this.startedAt < startPeriodMs;
       if (ok) {
         this.consecutiveFailures = 0;
@@ -83,6 +121,22 @@ export class ContainerHealthChecker {
         this.consecutiveFailures++;
         if (this.consecutiveFailures >= retries) this.set('UNHEALTHY');
       }
+    }
+  }
+
+  /**
+   * Wall ms of a no-op `sh -c 'exit 0'` through the same exec (bounded by timeoutMs: a no-op
+   * that times out took at least that), or undefined when it could not run (no sh: then nothing
+   * says the machine was at fault, and the attempt counts).
+   */
+  private async noOpMs(timeoutMs: number): Promise<number | undefined> {
+    const t0 = performance.now();
+    try {
+      const r = await this.runtime.exec(this.handle, ['CMD-SHELL', 'exit 0'], timeoutMs);
+      if (!r.timedOut && r.exitCode !== 0) return undefined;
+      return r.timedOut ? Math.max(timeoutMs, performance.now() - t0) : performance.now() - t0;
+    } catch {
+      return undefined;
     }
   }
 

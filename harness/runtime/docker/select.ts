@@ -78,6 +78,11 @@ export async function startDockerMode(opts: {
   vpcCidr?: string;
   region?: string;
   timeScale?: number;
+  /**
+   * the runtime's real-time floor under health-check timeouts (calibrateDockerTiming's
+   * healthTimeoutFloorMs); default: the runtime's own (6 s on an x86 host, none on arm64)
+   */
+  healthCheckTimeoutFloorMs?: number;
   dns?: { store: DnsZoneSource; zones: string[] };
   /** security groups to enforce in the containers' namespaces (root + nft + nsenter) */
   sgs?: SgSource;
@@ -98,6 +103,11 @@ export async function startDockerMode(opts: {
   if (left.containers || left.networks) opts.log?.(`removed leftovers of killed docker-mode runs: ${left.containers} container(s), ${left.networks} network(s)`);
   const fabric = await DockerFabric.create({ runId: opts.runId, subnets: opts.subnets, vpcCidr: opts.vpcCidr, region: opts.region, dns: opts.dns, sgs: opts.sgs, stateFile: opts.stateFile, events: opts.events, log: opts.log });
   const runtime = new DockerRuntime({ runId: opts.runId, network: fabric.networkName, timeScale: opts.timeScale, fabric });
+  // the runtime declares its floor readonly (a constant of the host); calibration replaces it
+  // once, before any task starts, on emulated hosts only (arm64 runs images natively: no floor)
+  if (opts.healthCheckTimeoutFloorMs !== undefined && runtime.healthCheckTimeoutFloorMs !== undefined) {
+    (runtime as { healthCheckTimeoutFloorMs?: number }).healthCheckTimeoutFloorMs = opts.healthCheckTimeoutFloorMs;
+  }
   return {
     runtime,
     fabric,
