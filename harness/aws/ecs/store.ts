@@ -241,6 +241,7 @@ export class EcsStore extends EventEmitter {
       } as ContainerDefinition;
     });
     if (!containers.some((c) => c.essential)) throw ecsErrors.client('Task definition must have at least one essential container.');
+    validateContainerDependencies(containers);
     const list = this.taskDefinitions.get(family) ?? [];
     const revision = list.length + 1;
     const td: TaskDefinition = {
@@ -748,6 +749,50 @@ function validateHealthCheck(hc: any): void {
       throw ecsErrors.client(`Invalid healthCheck.${k}: must be between ${lo} and ${hi}.`);
     }
   }
+}
+
+const CONTAINER_CONDITIONS = ['START', 'COMPLETE', 'SUCCESS', 'HEALTHY'];
+
+/**
+ * containerDefinitions[].dependsOn as RegisterTaskDefinition checks it. Real texts: a
+ * dependency on a container that does not exist ("Cannot depend on container + '<name>'
+ * because it does not exist", the " + " included) and a SUCCESS/COMPLETE dependency on an
+ * essential container. Harness wording (README, Fidelity): an unknown condition, HEALTHY on a
+ * container without a health check, and a cycle (after ECS's "Container links should not have
+ * a cycle").
+ */
+function validateContainerDependencies(containers: ContainerDefinition[]): void {
+  const byName = new Map(containers.map((c) => [c.name!, c]));
+  for (const c of containers) {
+    if (c.dependsOn === undefined || c.dependsOn === null) continue;
+    if (!Array.isArray(c.dependsOn)) throw ecsErrors.client(`Container.dependsOn of ${c.name} must be a list.`);
+    for (const d of c.dependsOn) {
+      const name = d?.containerName;
+      const target = typeof name === 'string' ? byName.get(name) : undefined;
+      if (!target) throw ecsErrors.client(`Cannot depend on container + '${name ?? ''}' because it does not exist`);
+      if (!CONTAINER_CONDITIONS.includes(d.condition as string)) {
+        throw ecsErrors.client(`Invalid container dependency condition: ${d.condition ?? null}. Valid values are ${CONTAINER_CONDITIONS.join(', ')}.`);
+      }
+      if ((d.condition === 'SUCCESS' || d.condition === 'COMPLETE') && target.essential !== false) {
+        throw ecsErrors.client('A dependency container with SUCCESS or COMPLETE condition cannot be an essential container');
+      }
+      if (d.condition === 'HEALTHY' && (!target.healthCheck || target.healthCheck.command?.[0] === 'NONE')) {
+        throw ecsErrors.client(`A dependency container with HEALTHY condition must have a health check: ${name} has none`);
+      }
+    }
+  }
+  // no container may wait, directly or not, on itself
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string): boolean => {
+    const st = state.get(name);
+    if (st === 'done') return false;
+    if (st === 'visiting') return true;
+    state.set(name, 'visiting');
+    for (const d of byName.get(name)?.dependsOn ?? []) if (visit(d.containerName!)) return true;
+    state.set(name, 'done');
+    return false;
+  };
+  for (const c of containers) if (visit(c.name!)) throw ecsErrors.client('Container dependencies should not have a cycle');
 }
 
 function requiresAttributesOf(containers: ContainerDefinition[], networkMode: string | undefined, input: any): { name: string }[] {
