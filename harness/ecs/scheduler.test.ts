@@ -267,4 +267,40 @@ describe('EcsScheduler', () => {
     expect(first.task.stoppedReason).toBe('Task failed container health checks');
     expect(svc.serviceName).toBe('web');
   });
+
+  it('a task definition with an init container (SUCCESS dependency) deploys: steady state with the app RUNNING and HEALTHY, the init STOPPED with exit 0', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {}, [IMG('migrate')]: { exitCode: 0 } });
+    const td = registerFargateTaskDefinition(cp.store, [
+      { name: 'migrate', image: IMG('migrate'), essential: false },
+      {
+        name: 'app',
+        image: IMG('v1'),
+        portMappings: [{ containerPort: 8080 }],
+        healthCheck: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health || exit 1'], interval: 5, timeout: 2, retries: 2 },
+        dependsOn: [{ containerName: 'migrate', condition: 'SUCCESS' }],
+      },
+    ]);
+    cp.store.createService({ cluster: 'c1', serviceName: 'web', taskDefinition: td.taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET });
+    await steady(cp, 'web');
+    const t = [...cp.store.tasks.values()][0]!.task;
+    expect(t.healthStatus).toBe('HEALTHY');
+    expect(t.containers!.map((c) => [c.name, c.lastStatus, c.exitCode])).toEqual([['migrate', 'STOPPED', 0], ['app', 'RUNNING', undefined]]);
+  });
+
+  it('an init container that keeps failing (exit 1 under a SUCCESS dependency) counts as a failed task and trips the circuit breaker', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {}, [IMG('migrate')]: { exitCode: 1 } });
+    const td = registerFargateTaskDefinition(cp.store, [
+      { name: 'migrate', image: IMG('migrate'), essential: false },
+      { name: 'app', image: IMG('v1'), dependsOn: [{ containerName: 'migrate', condition: 'SUCCESS' }] },
+    ]);
+    const svc = cp.store.createService({
+      cluster: 'c1', serviceName: 'web', taskDefinition: td.taskDefinitionArn, desiredCount: 1, launchType: 'FARGATE', networkConfiguration: NET,
+      deploymentConfiguration: { deploymentCircuitBreaker: { enable: true, rollback: false } },
+    });
+    const failed = await cp.events.waitFor((e) => e.type === 'ecs.deployment.failedTask');
+    expect(failed.stoppedReason).toMatch(/^CannotStartContainerError: dependency graph: failed to resolve container ordering dependency \[migrate\(.*\) \(STOPPED->RUNNING\) - Exit: 1\] for target \[app\(.*\) \(NONE->RUNNING\)\] as dependency did not exit successfully\.$/);
+    await cp.events.waitFor((e) => e.type === 'ecs.deployment' && e.rolloutState === 'FAILED');
+    expect(svc.deployments![0]!.rolloutState).toBe('FAILED');
+    expect(cp.runtime.specs.every((s) => s.containerName === 'migrate')).toBe(true);
+  });
 });

@@ -3,7 +3,7 @@ import type { EcsStore, TaskState } from '../aws/ecs/store.ts';
 import { envOf, taskIdOf } from '../aws/ecs/store.ts';
 import type { ContainerDefinitionSpec, ContainerHandle, ContainerExit, ImageConfig } from '../runtime/types.ts';
 import type { SchedulerDeps, TaskEni } from './deps.ts';
-import { ContainerHealthChecker, rollUpHealth, type HealthStatus } from './health.ts';
+import { ContainerHealthChecker, HEALTH_TIMEOUT_FLOOR_MS, rollUpHealth, type HealthStatus } from './health.ts';
 
 /** How long (AWS seconds, scaled by the clock) each lifecycle step takes. */
 export const LIFECYCLE_SECONDS = {
@@ -19,6 +19,15 @@ export const STOP_TIMEOUT_DEFAULT = 30;
 export const STOP_TIMEOUT_MAX = 120;
 /** stop() never waits less than this (real ms) for the stop signal to work, however small the time scale. */
 export const STOP_TIMEOUT_FLOOR_MS = 500;
+/**
+ * A dependency's startTimeout never gives up sooner than this (real ms), however small the
+ * time scale; for a HEALTHY dependency, never before one health check could have run (its
+ * scaled interval plus the health-check timeout floor). Like the health-check floors, it can
+ * only let a merely slow dependency through, never a failing one.
+ */
+export const START_TIMEOUT_FLOOR_MS = 500;
+/** The exit code the ECS agent gives a container it stops because its dependencies can never be resolved. */
+export const DEPENDENCY_STOP_EXIT_CODE = 143;
 
 /**
  * The container definition's fields a runtime applies (ContainerSpec.definition), with
@@ -59,10 +68,35 @@ interface RunningContainer {
   definition: ContainerDefinitionSpec;
   container: Container;
   handle: ContainerHandle;
+  /** when start() resolved (real ms): what a dependency's startTimeout counts from */
+  startedAtMs: number;
   checker?: ContainerHealthChecker;
   exit?: ContainerExit;
   /** values of its `secrets`, kept out of the timeline (health check output) */
   secretValues: string[];
+}
+
+/** A container of the task once its image is pulled and its secrets fetched, until it starts (or never will). */
+interface PreparedContainer {
+  def: ContainerDefinition;
+  container: Container;
+  image: ImageConfig;
+  env: Record<string, string>;
+  definition: ContainerDefinitionSpec;
+  /** once started */
+  running?: RunningContainer;
+  /** never started: the reason its dependencies could not be resolved */
+  skipped?: string;
+  /** the timeline has said it waits on its dependencies */
+  waitAnnounced?: boolean;
+}
+
+/**
+ * A container as the ECS agent writes it in a dependency error:
+ * `name(image) (KNOWN->DESIRED)`, then ` - Exit: N` once it has an exit code.
+ */
+export function agentContainerText(def: Pick<ContainerDefinition, 'name' | 'image'>, known: string, desired: string, exitCode?: number | null): string {
+  return `${def.name}(${def.image}) (${known}->${desired})${exitCode !== undefined && exitCode !== null ? ` - Exit: ${exitCode}` : ''}`;
 }
 
 /**
@@ -159,7 +193,7 @@ export class TaskRunner {
     // PENDING: pull images, fetch secrets, start containers
     this.task.pullStartedAt = now();
     const arch = td.runtimePlatform?.cpuArchitecture === 'ARM64' ? 'arm64' : 'amd64';
-    const prepared: { def: ContainerDefinition; container: Container; image: ImageConfig; env: Record<string, string>; definition: ContainerDefinitionSpec }[] = [];
+    const prepared: PreparedContainer[] = [];
     for (const def of td.containerDefinitions ?? []) {
       const container = this.task.containers!.find((c) => c.name === def.name)!;
       let image: ImageConfig | undefined;
@@ -201,46 +235,9 @@ export class TaskRunner {
     this.task.pullStoppedAt = now();
     if (this.stopWanted()) return this.finish(false);
 
-    for (const p of prepared) {
-      const logOpts = p.def.logConfiguration?.logDriver === 'awslogs' ? p.def.logConfiguration.options ?? {} : undefined;
-      const onLog = (stream: 'stdout' | 'stderr', line: string) => {
-        if (!logOpts) return;
-        const group = logOpts['awslogs-group'] ?? `/ecs/${this.state.taskDefinition.family}`;
-        const prefix = logOpts['awslogs-stream-prefix'];
-        const streamName = prefix ? `${prefix}/${p.def.name}/${this.taskId}` : this.taskId;
-        this.deps.logs.append(group, streamName, line, Date.now(), logOpts['awslogs-create-group'] === 'true');
-      };
-      try {
-        const handle = await this.deps.runtime.start({
-          runId: this.deps.runId,
-          taskId: this.taskId,
-          family: td.family!,
-          containerName: p.def.name!,
-          image: p.image,
-          definition: p.definition,
-          env: this.deps.taskTrust ? { ...this.deps.taskTrust.env, ...p.env } : p.env,
-          ...(this.deps.taskTrust?.files.length ? { files: this.deps.taskTrust.files } : {}),
-          ports: (p.def.portMappings ?? []).map((m) => m.containerPort!).filter((x) => x !== undefined),
-          ip: eni.ip,
-          dnsServer: eni.dnsServer,
-          ...(eni.dnsZones ? { dnsZones: eni.dnsZones } : {}),
-          ...(eni.netns ? { netns: eni.netns } : {}),
-          onLog,
-        });
-        p.container.runtimeId = `${this.taskId}-${p.def.name}`;
-        const secretValues = (p.def.secrets ?? []).map((x) => p.env[x.name!] ?? '').filter((v) => v.length >= 4);
-        const rc: RunningContainer = { def: p.def, definition: p.definition, container: p.container, handle, secretValues };
-        this.containers.push(rc);
-        void handle.exited.then((exit) => this.onContainerExit(rc, exit));
-      } catch (e) {
-        // a runtime's own ECS error (CannotPullContainerError: the engine could not pull …) is the reason as it stands
-        const m = msg(e);
-        const pull = m.startsWith('CannotPullContainerError:');
-        this.fail('TaskFailedToStart', /^[A-Za-z]+Error: /.test(m) ? m : `CannotStartContainerError: ${m}`, pull ? 'image-pull-failed' : 'failed-to-start');
-        return this.finish(true);
-      }
-    }
-    if (this.stopWanted()) return this.finish(true);
+    // start the containers as their dependsOn conditions allow (definition order among the ready)
+    const started = await this.startContainers(prepared);
+    if (started !== 'all') return this.finish(true);
 
     // ACTIVATING: service discovery registration
     this.store.setTaskStatus(this.state, 'ACTIVATING');
@@ -250,31 +247,219 @@ export class TaskRunner {
     if (this.stopWanted()) return this.finish(true);
 
     // RUNNING
-    for (const rc of this.containers) if (!rc.exit) rc.container.lastStatus = 'RUNNING';
     this.store.setTaskStatus(this.state, 'RUNNING', { startedAt: now() });
-    for (const rc of this.containers) {
-      if (rc.def.healthCheck && !rc.exit) {
-        rc.checker = new ContainerHealthChecker(this.deps.clock, this.deps.runtime, rc.handle, rc.def.healthCheck, (status, output) => {
-          rc.container.healthStatus = status;
-          this.deps.events.append('ecs.task.health', {
-            cluster: this.state.clusterName,
-            service: this.state.serviceName,
-            taskId: this.taskId,
-            container: rc.def.name,
-            healthStatus: status,
-            // what the last attempt printed (bounded, secrets masked) and its exit code: what a diagnosis quotes
-            output: redact(output, rc.secretValues),
-            ...(rc.checker?.lastExitCode !== undefined ? { exitCode: rc.checker.lastExitCode } : {}),
-            ...(status === 'UNHEALTHY' ? { failures: rc.checker?.consecutiveFailures, retries: rc.def.healthCheck!.retries ?? 3 } : {}),
-          });
-          this.updateTaskHealth();
-        });
-        rc.checker.start();
-      }
-    }
     this.updateTaskHealth();
     await this.stopSignal;
     return this.finish(true);
+  }
+
+  /** Wakes startContainers() when a container exits or its health changes. */
+  private wakeUp?: () => void;
+
+  private kick(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  /**
+   * Starts the task's containers the way the ECS agent resolves `dependsOn`: a container starts
+   * once every container it names reached its condition (START: started; COMPLETE: exited;
+   * SUCCESS: exited 0; HEALTHY: its health check said HEALTHY), containers without dependencies
+   * first, in definition order. A dependency that can never be met (SUCCESS but it exited
+   * non-zero, a dependency that will never start, a COMPLETE/SUCCESS/HEALTHY wait past the
+   * dependency's startTimeout, HEALTHY but it exited unhealthy) stops the waiting container
+   * without starting it (exit code 143, the agent's reason): an essential one stops the task
+   * (TaskFailedToStart), a non-essential one is left stopped. 'all' when every container that
+   * could start did; 'stopped' when the task is stopping.
+   */
+  private async startContainers(prepared: PreparedContainer[]): Promise<'all' | 'stopped'> {
+    const eni = this.eni!;
+    const byName = new Map(prepared.map((p) => [p.def.name!, p]));
+    const waiting = new Set(prepared);
+    while (waiting.size) {
+      const woke = new Promise<void>((r) => (this.wakeUp = r));
+      if (this.stopWanted()) return 'stopped';
+      let progressed = false;
+      let deadline = Infinity;
+      for (const p of prepared) {
+        if (!waiting.has(p)) continue;
+        const v = this.dependencyVerdict(p, byName);
+        if (v.kind === 'wait') {
+          deadline = Math.min(deadline, v.deadline);
+          if (!p.waitAnnounced) {
+            p.waitAnnounced = true;
+            this.deps.events.append('ecs.container.waiting', {
+              cluster: this.state.clusterName,
+              service: this.state.serviceName,
+              taskId: this.taskId,
+              container: p.def.name,
+              dependsOn: (p.def.dependsOn ?? []).map((d) => `${d.containerName} ${d.condition}`),
+            });
+          }
+          continue;
+        }
+        waiting.delete(p);
+        progressed = true;
+        if (v.kind === 'never') {
+          // as the agent does: the container is stopped unstarted, with the reason
+          const reason = `CannotStartContainerError: ${v.reason}`;
+          p.skipped = reason;
+          p.container.lastStatus = 'STOPPED';
+          p.container.exitCode = DEPENDENCY_STOP_EXIT_CODE;
+          p.container.reason = reason;
+          this.containerEvent(p.container);
+          if (p.def.essential !== false) {
+            this.fail('TaskFailedToStart', reason, 'failed-to-start');
+            return 'stopped';
+          }
+          continue;
+        }
+        const ok = await this.startContainer(p, eni);
+        if (!ok || this.stopWanted()) return 'stopped';
+      }
+      if (!waiting.size) break;
+      if (progressed) continue;
+      // nothing can move: wait for an exit, a health change, a stop or the next startTimeout
+      const ac = new AbortController();
+      const timers: Promise<unknown>[] = [woke, this.stopSignal];
+      if (deadline !== Infinity) timers.push(this.deps.clock.sleepMs(Math.max(0, deadline - this.deps.clock.nowMs()), ac.signal).catch(() => undefined));
+      await Promise.race(timers);
+      ac.abort();
+    }
+    return this.stopWanted() ? 'stopped' : 'all';
+  }
+
+  /**
+   * Whether `p` may start now: 'start', 'wait' (until `deadline`, real ms, when a startTimeout
+   * bounds the wait), or 'never' with the agent's reason.
+   */
+  private dependencyVerdict(p: PreparedContainer, byName: Map<string, PreparedContainer>): { kind: 'start' } | { kind: 'wait'; deadline: number } | { kind: 'never'; reason: string } {
+    let waitFor = false;
+    let deadline = Infinity;
+    const target = () => agentContainerText(p.def, 'NONE', 'RUNNING');
+    for (const dep of p.def.dependsOn ?? []) {
+      const d = byName.get(dep.containerName ?? '');
+      if (!d) return { kind: 'never', reason: `dependency graph: container ordering dependency [<nil>] for target [${target()}] does not exist.` };
+      const rc = d.running;
+      const depText = () =>
+        rc ? agentContainerText(d.def, rc.exit ? 'STOPPED' : 'RUNNING', 'RUNNING', rc.container.exitCode) : agentContainerText(d.def, d.skipped ? 'STOPPED' : 'NONE', d.skipped ? 'STOPPED' : 'RUNNING', d.container.exitCode);
+      if (d.skipped) return { kind: 'never', reason: `dependency graph: failed to resolve container ordering dependency [${depText()}] for target [${target()}] because dependency will never start` };
+      if (!rc) {
+        waitFor = true;
+        continue;
+      }
+      const stopped = !!rc.exit;
+      const condition = dep.condition;
+      const exitCode = rc.container.exitCode;
+      const healthy = rc.container.healthStatus === 'HEALTHY';
+      if (condition === 'SUCCESS' && stopped && exitCode !== 0) {
+        return { kind: 'never', reason: `dependency graph: failed to resolve container ordering dependency [${depText()}] for target [${target()}] as dependency did not exit successfully.` };
+      }
+      if (condition === 'HEALTHY' && stopped && !healthy) {
+        // the agent would leave the task PENDING for good; the harness says why instead (README, Fidelity)
+        return { kind: 'never', reason: `dependency graph: failed to resolve container ordering dependency [${depText()}] for target [${target()}] as dependency exited before it was healthy.` };
+      }
+      const met = condition === 'START' ? true : condition === 'COMPLETE' ? stopped : condition === 'SUCCESS' ? stopped && exitCode === 0 : condition === 'HEALTHY' ? healthy : false;
+      if (met) continue;
+      // startTimeout of the dependency bounds COMPLETE/SUCCESS/HEALTHY waits, from its start
+      const timeout = d.def.startTimeout;
+      if (!stopped && timeout !== undefined && timeout > 0) {
+        let floor = START_TIMEOUT_FLOOR_MS;
+        if (condition === 'HEALTHY' && d.def.healthCheck) {
+          floor = Math.max(floor, this.deps.clock.scaledMs(d.def.healthCheck.interval ?? 30) + Math.max(HEALTH_TIMEOUT_FLOOR_MS, this.deps.runtime.healthCheckTimeoutFloorMs ?? 0));
+        }
+        const at = rc.startedAtMs + Math.max(this.deps.clock.scaledMs(timeout), floor);
+        if (this.deps.clock.nowMs() >= at) {
+          return { kind: 'never', reason: `dependency graph: container ordering dependency [${depText()}] for target [${target()}] has timed out.` };
+        }
+        deadline = Math.min(deadline, at);
+      }
+      waitFor = true;
+    }
+    return waitFor ? { kind: 'wait', deadline } : { kind: 'start' };
+  }
+
+  /** Starts one container; false when it could not start (the task is then failing). */
+  private async startContainer(p: PreparedContainer, eni: TaskEni): Promise<boolean> {
+    const td = this.state.taskDefinition;
+    const logOpts = p.def.logConfiguration?.logDriver === 'awslogs' ? p.def.logConfiguration.options ?? {} : undefined;
+    const onLog = (stream: 'stdout' | 'stderr', line: string) => {
+      if (!logOpts) return;
+      const group = logOpts['awslogs-group'] ?? `/ecs/${this.state.taskDefinition.family}`;
+      const prefix = logOpts['awslogs-stream-prefix'];
+      const streamName = prefix ? `${prefix}/${p.def.name}/${this.taskId}` : this.taskId;
+      this.deps.logs.append(group, streamName, line, Date.now(), logOpts['awslogs-create-group'] === 'true');
+    };
+    try {
+      const handle = await this.deps.runtime.start({
+        runId: this.deps.runId,
+        taskId: this.taskId,
+        family: td.family!,
+        containerName: p.def.name!,
+        image: p.image,
+        definition: p.definition,
+        env: this.deps.taskTrust ? { ...this.deps.taskTrust.env, ...p.env } : p.env,
+        ...(this.deps.taskTrust?.files.length ? { files: this.deps.taskTrust.files } : {}),
+        ports: (p.def.portMappings ?? []).map((m) => m.containerPort!).filter((x) => x !== undefined),
+        ip: eni.ip,
+        dnsServer: eni.dnsServer,
+        ...(eni.dnsZones ? { dnsZones: eni.dnsZones } : {}),
+        ...(eni.netns ? { netns: eni.netns } : {}),
+        onLog,
+      });
+      p.container.runtimeId = `${this.taskId}-${p.def.name}`;
+      const secretValues = (p.def.secrets ?? []).map((x) => p.env[x.name!] ?? '').filter((v) => v.length >= 4);
+      const rc: RunningContainer = { def: p.def, definition: p.definition, container: p.container, handle, secretValues, startedAtMs: this.deps.clock.nowMs() };
+      p.running = rc;
+      this.containers.push(rc);
+      p.container.lastStatus = 'RUNNING';
+      this.containerEvent(p.container);
+      void handle.exited.then((exit) => this.onContainerExit(rc, exit));
+      // Docker runs a container's health check from its start (startPeriod counts from there)
+      this.startHealthCheck(rc);
+      return true;
+    } catch (e) {
+      // a runtime's own ECS error (CannotPullContainerError: the engine could not pull …) is the reason as it stands
+      const m = msg(e);
+      const pull = m.startsWith('CannotPullContainerError:');
+      this.fail('TaskFailedToStart', /^[A-Za-z]+Error: /.test(m) ? m : `CannotStartContainerError: ${m}`, pull ? 'image-pull-failed' : 'failed-to-start');
+      return false;
+    }
+  }
+
+  private startHealthCheck(rc: RunningContainer): void {
+    if (!rc.def.healthCheck || rc.exit) return;
+    rc.checker = new ContainerHealthChecker(this.deps.clock, this.deps.runtime, rc.handle, rc.def.healthCheck, (status, output) => {
+      rc.container.healthStatus = status;
+      this.deps.events.append('ecs.task.health', {
+        cluster: this.state.clusterName,
+        service: this.state.serviceName,
+        taskId: this.taskId,
+        container: rc.def.name,
+        healthStatus: status,
+        // what the last attempt printed (bounded, secrets masked) and its exit code: what a diagnosis quotes
+        output: redact(output, rc.secretValues),
+        ...(rc.checker?.lastExitCode !== undefined ? { exitCode: rc.checker.lastExitCode } : {}),
+        ...(status === 'UNHEALTHY' ? { failures: rc.checker?.consecutiveFailures, retries: rc.def.healthCheck!.retries ?? 3 } : {}),
+      });
+      this.updateTaskHealth();
+      this.kick();
+    });
+    rc.checker.start();
+  }
+
+  /** A container of the task changed lastStatus (started, exited, stopped unstarted): the timeline says so. */
+  private containerEvent(c: Container): void {
+    this.deps.events.append('ecs.container.state', {
+      cluster: this.state.clusterName,
+      service: this.state.serviceName,
+      taskId: this.taskId,
+      container: c.name,
+      lastStatus: c.lastStatus,
+      ...(c.exitCode !== undefined && c.exitCode !== null ? { exitCode: c.exitCode } : {}),
+      ...(c.reason ? { reason: c.reason } : {}),
+    });
   }
 
   private storeNetwork() {
@@ -377,15 +562,47 @@ export class TaskRunner {
   }
 
   private onContainerExit(rc: RunningContainer, exit: ContainerExit): void {
+    if (rc.exit) return;
     rc.exit = exit;
     rc.checker?.stop();
     rc.container.lastStatus = 'STOPPED';
     rc.container.exitCode = exit.exitCode ?? (exit.signal === 'SIGKILL' ? 137 : exit.signal === 'SIGTERM' ? 143 : undefined);
+    this.containerEvent(rc.container);
+    // a non-essential container may exit (an init container's COMPLETE/SUCCESS): containers waiting on it may start
+    this.kick();
     if (this.stopWanted()) return;
     if (rc.def.essential !== false) {
       this.outcome = 'essential-exit';
       this.store.requestStop(this.state, 'EssentialContainerExited', 'Essential container in task exited');
     }
+  }
+
+  /**
+   * STOPPING: every running container gets its stop signal, SIGKILL after its stopTimeout;
+   * dependents first: a container is stopped only once every container whose dependsOn names it
+   * has exited (the reverse of the start order, as ECS does).
+   */
+  private async stopContainers(): Promise<void> {
+    const stopping = new Map<RunningContainer, Promise<void>>();
+    const stopOne = (rc: RunningContainer, path: Set<RunningContainer>): Promise<void> => {
+      let p = stopping.get(rc);
+      if (p) return p;
+      const dependents = this.containers.filter((o) => o !== rc && !path.has(o) && (o.def.dependsOn ?? []).some((d) => d.containerName === rc.def.name));
+      const inPath = new Set(path).add(rc);
+      p = (async () => {
+        await Promise.all(dependents.map((o) => stopOne(o, inPath)));
+        if (rc.exit) return;
+        try {
+          const exit = await this.deps.runtime.stop(rc.handle, Math.max(this.deps.clock.scaledMs(rc.definition.stopTimeout), STOP_TIMEOUT_FLOOR_MS));
+          this.onContainerExit(rc, exit);
+        } catch (e) {
+          this.deps.events.append('harness.error', { where: 'runtime.stop', taskId: this.taskId, error: msg(e) });
+        }
+      })();
+      stopping.set(rc, p);
+      return p;
+    };
+    await Promise.all(this.containers.map((rc) => stopOne(rc, new Set())));
   }
 
   private async finish(started: boolean): Promise<void> {
@@ -406,17 +623,7 @@ export class TaskRunner {
       await this.deps.clock.sleep(LIFECYCLE_SECONDS.deactivating).catch(() => undefined);
       // STOPPING: SIGTERM, SIGKILL after stopTimeout
       this.store.setTaskStatus(this.state, 'STOPPING');
-      await Promise.all(
-        this.containers.map(async (rc) => {
-          if (rc.exit) return;
-          try {
-            const exit = await this.deps.runtime.stop(rc.handle, Math.max(this.deps.clock.scaledMs(rc.definition.stopTimeout), STOP_TIMEOUT_FLOOR_MS));
-            if (!rc.exit) this.onContainerExit(rc, exit);
-          } catch (e) {
-            this.deps.events.append('harness.error', { where: 'runtime.stop', taskId: this.taskId, error: msg(e) });
-          }
-        }),
-      );
+      await this.stopContainers();
       this.task.executionStoppedAt = now();
     }
     this.store.setTaskStatus(this.state, 'DEPROVISIONING');

@@ -9,9 +9,11 @@ import { LoopbackFabric } from '../network/loopback-fabric.ts';
 
 /**
  * An in-memory TaskRuntime for scheduler unit tests: behaviour comes from the image env
- * (STUB_FAULT = unhealthy | crash) like the real stubs, without processes. It refuses what the
- * process runtime refuses (a registry image), and records every spec it was given and every
+ * (STUB_FAULT = unhealthy | crash) like the real stubs, without processes; FAKE_EXIT_CODE makes
+ * a container exit with that code right after it started (an init container). It refuses what
+ * the process runtime refuses (a registry image), and records every spec it was given and every
  * stop timeout it was asked for. `execResult`, when set, is what every health check returns.
+ * setHealthy() and exit() drive a running container from a test.
  */
 export class FakeRuntime implements TaskRuntime {
   readonly name = 'process' as const;
@@ -38,7 +40,23 @@ export class FakeRuntime implements TaskRuntime {
     this.running.set(key, { spec, exit, healthy: fault !== 'unhealthy' });
     void exited.then(() => this.running.delete(key));
     if (fault === 'crash') setImmediate(() => exit({ exitCode: 1, signal: null }));
+    const code = spec.image.env.FAKE_EXIT_CODE;
+    if (code !== undefined) setImmediate(() => exit({ exitCode: Number(code), signal: null }));
     return { taskId: spec.taskId, containerName: spec.containerName, ip: spec.ip, exited };
+  }
+
+  /** From now on the container's health checks pass (true) or fail (false). */
+  setHealthy(taskId: string, containerName: string, healthy: boolean): void {
+    const c = this.running.get(`${taskId}/${containerName}`);
+    if (!c) throw new Error(`fake runtime: ${taskId}/${containerName} is not running`);
+    c.healthy = healthy;
+  }
+
+  /** The container's process exits on its own with `exitCode`. */
+  exit(taskId: string, containerName: string, exitCode: number): void {
+    const c = this.running.get(`${taskId}/${containerName}`);
+    if (!c) throw new Error(`fake runtime: ${taskId}/${containerName} is not running`);
+    c.exit({ exitCode, signal: null });
   }
 
   async exec(handle: ContainerHandle): Promise<ExecResult> {
@@ -48,10 +66,23 @@ export class FakeRuntime implements TaskRuntime {
     return { exitCode: ok ? 0 : 1, stdout: '', stderr: ok ? '' : 'curl: (22) The requested URL returned error: 503', timedOut: false };
   }
 
+  /** container names whose stop() does not end them: they exit when the test calls exit() */
+  readonly holdOnStop = new Set<string>();
+  private stopWaiters: { key: string; resolve: () => void }[] = [];
+
+  /** Resolves once stop() was called for the container (at once if it already was). */
+  stopCalled(taskId: string, containerName: string): Promise<void> {
+    if (this.stops.some((x) => x.taskId === taskId && x.containerName === containerName)) return Promise.resolve();
+    return new Promise((resolve) => this.stopWaiters.push({ key: `${taskId}/${containerName}`, resolve }));
+  }
+
   async stop(handle: ContainerHandle, timeoutMs: number): Promise<ContainerExit> {
     this.stops.push({ taskId: handle.taskId, containerName: handle.containerName, timeoutMs });
-    const c = this.running.get(`${handle.taskId}/${handle.containerName}`);
-    c?.exit({ exitCode: 0, signal: 'SIGTERM' });
+    const key = `${handle.taskId}/${handle.containerName}`;
+    for (const w of this.stopWaiters.filter((x) => x.key === key)) w.resolve();
+    this.stopWaiters = this.stopWaiters.filter((x) => x.key !== key);
+    const c = this.running.get(key);
+    if (!this.holdOnStop.has(handle.containerName)) c?.exit({ exitCode: 0, signal: 'SIGTERM' });
     return handle.exited;
   }
 
@@ -61,7 +92,7 @@ export class FakeRuntime implements TaskRuntime {
 }
 
 /** A store + scheduler wired with fakes around a given image table (uri → behaviour). */
-export function makeTestControlPlane(images: Record<string, { arch?: string; fault?: string; pull?: string; stub?: boolean }>, timeScale = 0.002) {
+export function makeTestControlPlane(images: Record<string, { arch?: string; fault?: string; pull?: string; stub?: boolean; exitCode?: number }>, timeScale = 0.002) {
   const clock = new Clock(timeScale);
   const events = new EventLog();
   const store = new EcsStore({ account: '123456789012', region: 'us-west-1', now: () => new Date(), events });
@@ -82,7 +113,7 @@ export function makeTestControlPlane(images: Record<string, { arch?: string; fau
           platforms: [{ os: 'linux', architecture: img.arch ?? 'arm64' }],
           config: {
             cmd: img.pull ? [] : ['node', 'x.mjs'],
-            env: (img.fault ? { STUB_FAULT: img.fault } : {}) as Record<string, string>,
+            env: { ...(img.fault ? { STUB_FAULT: img.fault } : {}), ...(img.exitCode !== undefined ? { FAKE_EXIT_CODE: String(img.exitCode) } : {}) } as Record<string, string>,
             ...(img.pull ? { pull: { ref: img.pull } } : {}),
             ...(img.stub ? { stub: true } : {}),
           },
