@@ -42,7 +42,8 @@ const full = process.env.HARNESS_FULL_MATRIX === '1';
  * process runtime refuses (its process-mode run only shows that refusal, which
  * harness/ecs/scheduler.test.ts covers); the nightly matrix runs them in both.
  */
-const DOCKER_MODE_ONLY = full ? [] : ['own-image'];
+// (`harness scenario` names its runtime in HARNESS_RUNTIME and runs whatever it is asked)
+const DOCKER_MODE_ONLY = full || process.env.HARNESS_RUNTIME ? [] : ['own-image'];
 const dockerOnly = full || dockerWanted.includes('all') ? [] : dockerWanted.length ? dockerWanted : DOCKER_DEFAULT;
 /**
  * The second fixture in npm test: a fresh deploy with its jq-read config and templates, its own
