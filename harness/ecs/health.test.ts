@@ -151,11 +151,11 @@ describe('ContainerHealthChecker on a starved machine', () => {
     expect(seen.checker.starvedAttempts).toBe(0);
   });
 
-  it('a no-op at half the timeout or more is starvation; below half it is not', () => {
-    expect(STARVED_PROBE_FRACTION).toBe(0.5);
-    expect(wasStarved(3000, 6000)).toBe(true);
+  it('a no-op at 40 % of the timeout or more is starvation; below it is not', () => {
+    expect(STARVED_PROBE_FRACTION).toBe(0.4);
+    expect(wasStarved(2400, 6000)).toBe(true);
     expect(wasStarved(6000, 6000)).toBe(true);
-    expect(wasStarved(2999, 6000)).toBe(false);
+    expect(wasStarved(2399, 6000)).toBe(false);
     expect(wasStarved(undefined, 6000)).toBe(false);
   });
 });
