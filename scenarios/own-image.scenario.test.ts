@@ -113,7 +113,9 @@ async function push(local: string, tag: string): Promise<string> {
 /** The entry service's task definition with this image: a new revision, and the service on it. */
 async function updateServiceTo(tag: string): Promise<{ taskDefinitionArn: string; fromSeq: number }> {
   const current = s.service(target).service;
-  const td = (await s.aws(['ecs', 'describe-task-definition', '--task-definition', current.taskDefinition!])).json.taskDefinition;
+  const described = await s.aws(['ecs', 'describe-task-definition', '--task-definition', current.taskDefinition!]);
+  if (described.code !== 0) throw new Error(`describe-task-definition: ${described.stderr}`);
+  const td = described.json.taskDefinition;
   const register: Record<string, unknown> = {};
   for (const k of ['family', 'taskRoleArn', 'executionRoleArn', 'networkMode', 'containerDefinitions', 'volumes', 'placementConstraints', 'requiresCompatibilities', 'cpu', 'memory', 'runtimePlatform']) if (td[k] !== undefined) register[k] = td[k];
   const c = (register.containerDefinitions as any[]).find((x) => x.name === target.container.name);

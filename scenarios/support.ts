@@ -129,7 +129,9 @@ export async function albWithBearer(s: Scenario, pathPattern: string): Promise<A
   const pool = s.h.seeded.pools[0];
   if (!lb || !pool?.users[0] || !pool.clients[0]) throw new Error(`${s.h.manifest.file}: a load balancer and a user pool with a client and a user are needed`);
   const listenerArn = (lb.listeners.find((l) => l.protocol === 'HTTPS') ?? lb.listeners[0]!).arn;
-  const rules = (await s.aws(['elbv2', 'describe-rules', '--listener-arn', listenerArn])).json.Rules as any[];
+  const described = await s.aws(['elbv2', 'describe-rules', '--listener-arn', listenerArn]);
+  if (described.code !== 0 || !described.json?.Rules) throw new Error(`aws elbv2 describe-rules exited ${described.code}: ${described.stderr.trim()}`);
+  const rules = described.json.Rules as any[];
   const seed = rules.find((r) => !r.IsDefault && r.Actions.some((a: any) => a.Type === 'forward')) ?? rules.find((r) => r.IsDefault);
   const fwd = seed.Actions.find((a: any) => a.Type === 'forward');
   if (!fwd) throw new Error(`listener ${listenerArn}: no rule forwards to a target group`);
