@@ -8,7 +8,7 @@ import { EcsStore } from '../aws/ecs/store.ts';
 import { createEcsProvider } from '../aws/ecs/provider.ts';
 import { EcrStore } from '../aws/ecr/store.ts';
 import { createEcrProvider } from '../aws/ecr/provider.ts';
-import { seedImages } from '../aws/ecr/seed.ts';
+import { seedCatalogue } from '../aws/ecr/seed.ts';
 import { SecretsManagerStore } from '../aws/secretsmanager/store.ts';
 import { createSecretsManagerProvider } from '../aws/secretsmanager/provider.ts';
 import { seedSecrets } from '../aws/secretsmanager/seed.ts';
@@ -284,18 +284,24 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     // what existed before the scripts ran, seeded beside each service from the manifest
     seedVpc(stores.ec2, manifest.vpc);
     seedIam(stores.iam, manifest.iam.roles);
-    seedImages(
+    // ECR on a real registry: what `docker push` sends lands in ECR as pushed; the manifest's own images go there first
+    const { registry, registryNote: registryStartNote } = await startRegistry(opts, { runDir, runId, manifest, store: stores.ecr, docker: !!docker, log, events });
+    if (registry) cleanups.push(() => registry.stop());
+    // the catalogue: in docker mode with a registry, real images pushed through it (the runtime
+    // pulls a stub like any image); else blob-less indexes whose annotation the process runtime runs
+    const catalogueSeed = await seedCatalogue(
       stores.ecr,
       imageCatalogue(manifest.images).map((img) => ({
         repository: img.repository,
         tag: img.tag,
         platforms: img.platforms,
         annotations: { [IMAGE_CONFIG_ANNOTATION]: JSON.stringify(img.config), 'org.opencontainers.image.version': img.tag },
+        env: img.config.env,
       })),
+      { registry: docker ? registry : undefined, log },
     );
-    // ECR on a real registry: what `docker push` sends lands in ECR as pushed; the manifest's own images go there first
-    const { registry, registryNote } = await startRegistry(opts, { runDir, runId, manifest, store: stores.ecr, docker: !!docker, log, events });
-    if (registry) cleanups.push(() => registry.stop());
+    events.append('ecr.catalogue.seeded', { through: catalogueSeed.through, ms: catalogueSeed.ms, note: catalogueSeed.note });
+    const registryNote = registry ? `${registryStartNote}; ${catalogueSeed.note}` : registryStartNote;
     log(registryNote);
     const edgeTier: StartedEdge = await startEdge({
       elb: stores.elb,
@@ -386,12 +392,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       images: {
         resolve(uri) {
           const r = stores.ecr.resolveImageUri(uri);
-          // an image pushed through the registry (a user's): the engine pulls it and runs its own config
+          const config = imageConfigOf(r.manifest);
+          // an image pushed through the registry: the engine pulls it and runs its own config (CMD, ENV …)
           if (r.source === 'registry' && registry) {
             const ref = registry.imageRef(r.repositoryName, r.digest);
-            return { digest: r.digest, platforms: r.platforms, config: { cmd: [], env: {}, dockerImage: ref, pull: { ref, credentials: () => registry.credentials() } } };
+            const pull = { ref, credentials: () => registry.credentials() };
+            // a catalogue stub pushed so (docker mode): still a stub, told what to serve by stubEnv; its tag's ENV is in its config
+            if (config?.stub) return { digest: r.digest, platforms: r.platforms, config: { cmd: [], env: { ...edgeTier.imageEnv }, dockerImage: ref, stub: true, pull } };
+            return { digest: r.digest, platforms: r.platforms, config: { cmd: [], env: {}, dockerImage: ref, pull } };
           }
-          const config = imageConfigOf(r.manifest);
           // the ALB's public-key endpoint, for the stub's x-amzn-oidc-data check
           return { digest: r.digest, platforms: r.platforms, config: config && { ...config, env: { ...config.env, ...edgeTier.imageEnv } } };
         },

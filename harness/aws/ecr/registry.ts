@@ -79,6 +79,8 @@ export interface StartedEcrRegistry {
   pushLocalImage(localImage: string, repo: string, tag: string): Promise<{ digest: string }>;
   /** the DOCKER_CONFIG directory that is logged in to the registry (for the docker CLI) */
   dockerConfigDir: string;
+  /** the run CA (PEM) the front's certificate chains to: for harness-side HTTPS clients of the front */
+  caCertPem: string;
   stop(): Promise<void>;
 }
 
@@ -198,6 +200,7 @@ export async function startEcrRegistry(o: StartEcrRegistryOptions): Promise<Star
       logFile,
       startMs,
       dockerConfigDir,
+      caCertPem: o.ca.certPem,
       credentials() {
         return { username: 'AWS', password: o.store.issueAuthorizationToken().password, serveraddress: host };
       },
