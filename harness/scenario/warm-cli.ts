@@ -5,7 +5,9 @@
  *
  * The run's `aws` wrapper (cli-env.ts) execs `warm-cli/client.py` when the run's socket is
  * there; the client passes the call (argv, environment, cwd, umask, fds 0-2) over the socket
- * and exits as the call did; it runs the cold CLI itself whenever the server is not there, does
+ * and exits as the call did (the server keeps a spare worker ready, forked ahead of time with its
+ * memory pre-faulted, so a call does not pay a fresh fork's page faults; HARNESS_WARM_SPARES=0
+ * forks per call instead); it runs the cold CLI itself whenever the server is not there, does
  * not answer, or says a call must run cold. See warm-cli/server.py for what is shared between
  * calls (imports and the JSON models, nothing that depends on a call's environment).
  *
@@ -75,6 +77,12 @@ export interface StartWarmCliOptions {
   env?: Record<string, string>;
   timeScale?: number;
   services?: string[];
+  /**
+   * Spare workers the server keeps ready (forked ahead of a call, their memory pre-faulted, so a
+   * call does not pay the page faults of a fresh fork): default HARNESS_WARM_SPARES, else 1;
+   * 0 forks every call's worker on demand.
+   */
+  spares?: number;
   /** how long the server may take to import and rehearse (default 60 s: a busy 2-core machine) */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
@@ -119,7 +127,7 @@ export async function startWarmCli(opts: StartWarmCliOptions): Promise<AwsCliMod
       python[0]!,
       [...python.slice(1), WARM_SERVER, '--socket', opts.socket, '--cli', awsCli, '--services', (opts.services ?? WARM_SERVICES).join(',')],
       // its own process group (the calls it runs are in it too, or tied to it): stop() kills the group
-      { env: { ...env, HARNESS_RUN_ID: opts.runId }, detached: true, stdio: ['ignore', 'pipe', logFd] },
+      { env: { ...env, ...sparesEnv(opts.spares), HARNESS_RUN_ID: opts.runId }, detached: true, stdio: ['ignore', 'pipe', logFd] },
     );
   } finally {
     fs.closeSync(logFd);
@@ -164,6 +172,11 @@ export async function startWarmCli(opts: StartWarmCliOptions): Promise<AwsCliMod
     return { mode: 'cold', reason: `warm server ${ready}` };
   }
   return { mode: 'warm', reason: `server pid ${pid} on ${opts.socket}`, warm: { socket: opts.socket, pid, logFile, stop } };
+}
+
+function sparesEnv(spares: number | undefined): Record<string, string> {
+  const n = spares ?? process.env.HARNESS_WARM_SPARES;
+  return n === undefined || n === '' ? {} : { HARNESS_WARM_SPARES: String(n) };
 }
 
 function killGroup(pid: number, sig: NodeJS.Signals): void {
