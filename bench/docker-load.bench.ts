@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,8 @@ interface ScenarioOutcome {
   calibration?: string;
   /** the report's causes (failed checks' diagnoses) */
   causes: string[];
+  /** checks passed / run, and the names of the failed ones (from the run's report.json) */
+  checks?: { passed: number; total: number; failed: string[] };
   /** 1-minute load average: mean and max of the samples taken during the run */
   loadMean: number;
   loadMax: number;
@@ -51,7 +54,16 @@ async function deployAllDocker(): Promise<ScenarioOutcome> {
   const wallMs = performance.now() - t0;
   const head = /── scenario deploy-all: (PASSED|FAILED|INCOMPLETE)/.exec(out);
   const verdict = head?.[1] ?? `no summary (exit ${code})`;
+  let checks: ScenarioOutcome['checks'];
+  const runDir = /report: (\S+)\/junit\.xml/.exec(out)?.[1];
+  try {
+    const r = JSON.parse(fs.readFileSync(path.join(runDir!, 'report.json'), 'utf8')) as { checks: { name: string; status: string }[] };
+    checks = { passed: r.checks.filter((c) => c.status === 'passed').length, total: r.checks.length, failed: r.checks.filter((c) => c.status === 'failed').map((c) => c.name) };
+  } catch {
+    /* no report: the verdict line says why */
+  }
   return {
+    checks,
     verdict,
     passed: code === 0 && verdict === 'PASSED',
     wallMs,
@@ -106,7 +118,7 @@ export async function run(): Promise<BenchResult[]> {
     await hog.stop();
   }
   const describe = (o: ScenarioOutcome) =>
-    `${o.verdict}; load ${o.loadMean.toFixed(1)} mean, ${o.loadMax.toFixed(1)} max on ${cores} cores; time scale ${o.timeScale ?? '?'}` +
+    `${o.verdict}${o.checks ? ` (${o.checks.passed}/${o.checks.total} checks${o.checks.failed.length ? `; failed: ${o.checks.failed.join(' | ')}` : ''})` : ''}; load ${o.loadMean.toFixed(1)} mean, ${o.loadMax.toFixed(1)} max on ${cores} cores; time scale ${o.timeScale ?? '?'}` +
     (o.calibration ? `; ${o.calibration}` : '') +
     (o.causes.length ? `; causes: ${o.causes.join(' | ')}` : '');
   for (const [label, o] of [['quiet', quiet], ['hog', loaded]] as const) {
