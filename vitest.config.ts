@@ -53,6 +53,14 @@ const SECOND_FIXTURE_SCENARIOS = ['deploy-all', 'functions', 'rollback-circuit-b
 /** The second fixture repo, laid out unlike the first: every scenario runs on it too. */
 const SECOND_FIXTURE = 'fixtures/ops-ecs-platform';
 
+/**
+ * A scenario's test and hook budget: docker mode's bring-up plus deploy takes 5–12 min on a
+ * loaded 2-core machine (it slows, never fails: runtime/docker/calibrate.ts), process mode's 1–3.
+ */
+function scenarioTimeoutMs(runtime: string | undefined): number {
+  return runtime === 'docker' || runtime === 'auto' ? 1_200_000 : 300_000;
+}
+
 export default defineConfig({
   test: {
     // two forks on this 2-core machine kind: unit and contract files two at a time; the scenario
@@ -85,8 +93,8 @@ export default defineConfig({
           // `npm test` runs these in process mode (auto would now pick docker where it can;
           // scenario-docker below covers that); `harness scenario` passes its own choice
           env: { HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process' },
-          testTimeout: 300_000,
-          hookTimeout: 300_000,
+          testTimeout: scenarioTimeoutMs(process.env.HARNESS_RUNTIME),
+          hookTimeout: scenarioTimeoutMs(process.env.HARNESS_RUNTIME),
           // scenarios each bring up a whole topology; run them one at a time
           sequence: { groupOrder: 1 },
           poolOptions: { forks: { singleFork: true } },
@@ -118,8 +126,8 @@ export default defineConfig({
               : ['scenarios/**/*.scenario.test.ts'],
           exclude: ['scenarios/docker-mode.scenario.test.ts', 'node_modules/**'],
           env: { HARNESS_RUNTIME: 'docker', ...(dockerSkip ? { HARNESS_DOCKER_UNAVAILABLE: dockerSkip } : {}) },
-          testTimeout: 300_000,
-          hookTimeout: 300_000,
+          testTimeout: scenarioTimeoutMs('docker'),
+          hookTimeout: scenarioTimeoutMs('docker'),
           // after the process-mode scenarios, one at a time
           sequence: { groupOrder: 3 },
           poolOptions: { forks: { singleFork: true } },

@@ -7,6 +7,8 @@ import { latestGood, probeAllServices } from './support.ts';
 const avail = await dockerModeAvailable();
 if (!avail.ok) console.log(`scenario docker-mode SKIPPED: ${avail.reason}`);
 
+/** docker mode slows down on a loaded machine (runtime/docker/calibrate.ts): the budget of vitest.config's docker projects */
+const DOCKER_BUDGET_MS = 1_200_000;
 let s: Scenario;
 let run: ScriptRun;
 let version: string;
@@ -16,7 +18,7 @@ describe.skipIf(!avail.ok)('scenario docker-mode: the manifest\'s deployAll with
     s = await Scenario.start('docker-mode', { runtime: 'docker' });
     version = latestGood(s);
     run = await s.deployAll(version);
-  });
+  }, DOCKER_BUDGET_MS);
   afterAll(async () => {
     await s?.finish();
   });
@@ -39,5 +41,5 @@ describe.skipIf(!avail.ok)('scenario docker-mode: the manifest\'s deployAll with
       expect([...arches]).toEqual(['arm64']);
       return { observed: `${rows.length} tasks healthy; process.arch ${[...arches].join(',')}` };
     });
-  });
+  }, DOCKER_BUDGET_MS);
 });

@@ -150,7 +150,7 @@ export function describeAwsCli(bin: string): AwsCli {
   if (hit) return hit;
   let out = '';
   try {
-    out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 }).trim();
+    out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 }).trim(); // a starved machine: slow, not missing
   } catch (e: any) {
     out = String(e?.stdout ?? '').trim() || String(e?.stderr ?? '').trim();
   }

@@ -38,7 +38,8 @@ import { chooseNetwork, type NetworkMode } from '../network/netns-fabric.ts';
 import { EcsScheduler } from '../ecs/scheduler.ts';
 import type { SchedulerDeps, TaskNetwork } from '../ecs/deps.ts';
 import { ProcessRuntime } from '../runtime/process/process-runtime.ts';
-import { DOCKER_DEFAULT_TIME_SCALE, resolveRuntimeChoice, startDockerMode } from '../runtime/docker/select.ts';
+import { calibrateDockerTiming } from '../runtime/docker/calibrate.ts';
+import { resolveRuntimeChoice, startDockerMode } from '../runtime/docker/select.ts';
 import { imageCatalogue, ownImages } from '../runtime/catalogue.ts';
 import { startEcrRegistry, type StartedEcrRegistry } from '../aws/ecr/registry.ts';
 import { createHarnessCa } from '../edge/anthropic/ca.ts';
@@ -190,8 +191,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
           defaulted: !opts.runtime && (!process.env.HARNESS_RUNTIME || process.env.HARNESS_RUNTIME_DEFAULTED === '1'),
           network: opts.network ?? process.env.HARNESS_NETWORK,
         });
-    // arm64 under QEMU starts a Node task in 1–3 s: docker mode's default time scale leaves health checks room for that
-    const clock = new Clock(opts.timeScale ?? (runtimeChoice.kind === 'docker' ? DOCKER_DEFAULT_TIME_SCALE : DEFAULT_TIME_SCALE));
+    // docker mode: the health-check floor and the time scale fitted to what QEMU costs on this
+    // machine now (calibrate.ts: never below the defaults, at most real timing); --time-scale wins
+    const dockerTiming = runtimeChoice.kind === 'docker' ? await calibrateDockerTiming({ runId, log }) : undefined;
+    if (dockerTiming) runtimeChoice.reason += `; ${dockerTiming.note}${opts.timeScale !== undefined ? ` (time scale ${opts.timeScale} as asked)` : ''}`;
+    const clock = new Clock(opts.timeScale ?? dockerTiming?.timeScale ?? DEFAULT_TIME_SCALE);
     cleanups.push(() => clock.close());
     // the warm aws CLI's server imports the CLI while the rest of the topology starts (warm-cli.ts)
     const warmSocket = (opts.coldCli ?? coldCliRequested()) ? undefined : warmSocketPath(runDir, runId);
@@ -250,7 +254,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     // docker mode: the run's Docker network (+ Cloud Map DNS on its gateway) is the fabric
     const docker =
       runtimeChoice.kind === 'docker'
-        ? await startDockerMode({ runId, subnets: vpc.subnets, vpcCidr: vpc.cidrBlock, region, timeScale: clock.timeScale, dns: { store: hostRecords, zones }, sgs: stores.ec2, stateFile: path.join(runDir, 'network.json'), events, log })
+        ? await startDockerMode({ runId, subnets: vpc.subnets, vpcCidr: vpc.cidrBlock, region, timeScale: clock.timeScale, healthCheckTimeoutFloorMs: dockerTiming?.healthTimeoutFloorMs, dns: { store: hostRecords, zones }, sgs: stores.ec2, stateFile: path.join(runDir, 'network.json'), events, log })
         : undefined;
     const network: { fabric: TaskNetwork; mode: NetworkMode | 'docker'; reason: string; close(): Promise<void> } = docker
       ? {
