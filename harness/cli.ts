@@ -675,7 +675,7 @@ async function pushVerb(args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   const [local, dest] = positionals;
   const m = dest ? /^([a-z0-9][a-z0-9._/-]*):([\w][\w.-]{0,127})$/.exec(dest) : null;
-  if (!local || !m) fail('usage: harness push <local-image> <repository>:<tag>   (e.g. harness push my-api:dev escher-gateway:v2.16.0-rc1)');
+  if (!local || !m) fail('usage: harness push <local-image> <repository>:<tag>   (e.g. harness push my-api:dev team/api:dev-1)');
   const [, repo, tag] = m as unknown as [string, string, string];
   const cur = readCurrent();
   if (!cur) fail('nothing is up: run `harness up` first', 1);
