@@ -231,7 +231,8 @@ describe('embedded SurrealDB server (official SDK over the network)', () => {
       await c3.close();
       await again.close();
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      // the engine's background writer may still be finishing a manifest file as close() returns
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
   });
 });
