@@ -39,7 +39,7 @@ import { EcsScheduler } from '../ecs/scheduler.ts';
 import type { SchedulerDeps, TaskNetwork } from '../ecs/deps.ts';
 import { ProcessRuntime } from '../runtime/process/process-runtime.ts';
 import { calibrateDockerTiming } from '../runtime/docker/calibrate.ts';
-import { resolveRuntimeChoice, startDockerMode } from '../runtime/docker/select.ts';
+import { DOCKER_DEFAULT_TIME_SCALE, resolveRuntimeChoice, startDockerMode } from '../runtime/docker/select.ts';
 import { imageCatalogue, ownImages } from '../runtime/catalogue.ts';
 import { startEcrRegistry, type StartedEcrRegistry } from '../aws/ecr/registry.ts';
 import { createHarnessCa } from '../edge/anthropic/ca.ts';
@@ -386,6 +386,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
       log(`Anthropic API stand-in not started: ${(e as Error).message}`);
     }
 
+    // the stubs' own waits (a hop to a dependency, a SurrealDB query) stretched by docker mode's
+    // measured slowdown: a starved machine makes the stand-in app slow, never wrong (image ENV,
+    // so a task definition's own values still win)
+    const slowdown = dockerTiming ? Math.max(1, dockerTiming.timeScale / DOCKER_DEFAULT_TIME_SCALE) : 1;
+    const stubTimeouts: Record<string, string> = slowdown > 1 ? { STUB_HOP_TIMEOUT_MS: String(Math.round(3000 * slowdown)), SURREAL_TIMEOUT_MS: String(Math.round(2000 * slowdown)) } : {};
     const deps: SchedulerDeps = {
       clock,
       events,
@@ -402,11 +407,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
             const ref = registry.imageRef(r.repositoryName, r.digest);
             const pull = { ref, credentials: () => registry.credentials() };
             // a catalogue stub pushed so (docker mode): still a stub, told what to serve by stubEnv; its tag's ENV is in its config
-            if (config?.stub) return { digest: r.digest, platforms: r.platforms, config: { cmd: [], env: { ...edgeTier.imageEnv }, dockerImage: ref, stub: true, pull } };
+            if (config?.stub) return { digest: r.digest, platforms: r.platforms, config: { cmd: [], env: { ...edgeTier.imageEnv, ...stubTimeouts }, dockerImage: ref, stub: true, pull } };
             return { digest: r.digest, platforms: r.platforms, config: { cmd: [], env: {}, dockerImage: ref, pull } };
           }
           // the ALB's public-key endpoint, for the stub's x-amzn-oidc-data check
-          return { digest: r.digest, platforms: r.platforms, config: config && { ...config, env: { ...config.env, ...edgeTier.imageEnv } } };
+          return { digest: r.digest, platforms: r.platforms, config: config && { ...config, env: { ...config.env, ...edgeTier.imageEnv, ...(config.stub ? stubTimeouts : {}) } } };
         },
       },
       secrets: localstack?.secrets ?? { resolve: (valueFrom) => resolveEcsSecretValueFrom(stores.secrets, valueFrom) },
