@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskState } from '../aws/ecs/store.ts';
-import { makeTestControlPlane, registerFargateTaskDefinition } from './testing.ts';
+import { closeTestControlPlane, makeTestControlPlane, registerFargateTaskDefinition, TEST_NETWORK as NET, testImage as IMG, type TestControlPlane as ControlPlane } from './testing.ts';
 import { DEPENDENCY_STOP_EXIT_CODE } from './task-runner.ts';
 
 /**
@@ -9,15 +9,11 @@ import { DEPENDENCY_STOP_EXIT_CODE } from './task-runner.ts';
  * on an event (a container's or the task's state, a health change, a stop() call).
  */
 
-const IMG = (tag: string) => `123456789012.dkr.ecr.us-west-1.amazonaws.com/app:${tag}`;
-const NET = { awsvpcConfiguration: { subnets: ['subnet-1'], securityGroups: [] } };
 const HC = { command: ['CMD-SHELL', 'curl -f http://localhost:9901/ready || exit 1'], interval: 5, timeout: 2, retries: 1 };
 
-type ControlPlane = ReturnType<typeof makeTestControlPlane>;
 let cp: ControlPlane | undefined;
 afterEach(async () => {
-  await cp?.scheduler.stop();
-  cp?.clock.close();
+  await closeTestControlPlane(cp);
   cp = undefined;
 });
 

@@ -91,6 +91,20 @@ export class FakeRuntime implements TaskRuntime {
   }
 }
 
+/** An image URI in the test account's ECR repository `app` (what makeTestControlPlane's image table is keyed by). */
+export const testImage = (tag: string) => `123456789012.dkr.ecr.us-west-1.amazonaws.com/app:${tag}`;
+
+/** A task's or service's awsvpc networkConfiguration on makeTestControlPlane's one subnet. */
+export const TEST_NETWORK = { awsvpcConfiguration: { subnets: ['subnet-1'], securityGroups: [] } };
+
+export type TestControlPlane = ReturnType<typeof makeTestControlPlane>;
+
+/** A test's cleanup: stops the scheduler, then closes the clock; nothing to do for undefined. */
+export async function closeTestControlPlane(cp: TestControlPlane | undefined): Promise<void> {
+  await cp?.scheduler.stop();
+  cp?.clock.close();
+}
+
 /** A store + scheduler wired with fakes around a given image table (uri → behaviour). */
 export function makeTestControlPlane(images: Record<string, { arch?: string; fault?: string; pull?: string; stub?: boolean; exitCode?: number }>, timeScale = 0.002) {
   const clock = new Clock(timeScale);

@@ -1,17 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTestControlPlane, registerFargateTaskDefinition } from '../ecs/testing.ts';
+import { closeTestControlPlane, makeTestControlPlane, registerFargateTaskDefinition, TEST_NETWORK as NET, testImage as IMG, type TestControlPlane as ControlPlane } from '../ecs/testing.ts';
 import { awaitDeployOutcome } from './deploy-outcome.ts';
 
-const IMG = (tag: string) => `123456789012.dkr.ecr.us-west-1.amazonaws.com/app:${tag}`;
-const NET = { awsvpcConfiguration: { subnets: ['subnet-1'], securityGroups: [] } };
 const td = (cp: ControlPlane, tag: string) =>
   registerFargateTaskDefinition(cp.store, [{ name: 'app', image: IMG(tag), portMappings: [{ containerPort: 8080 }], healthCheck: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health || exit 1'], interval: 5, timeout: 2, retries: 2 } }]);
 
-type ControlPlane = ReturnType<typeof makeTestControlPlane>;
 let cp: ControlPlane | undefined;
 afterEach(async () => {
-  await cp?.scheduler.stop();
-  cp?.clock.close();
+  await closeTestControlPlane(cp);
   cp = undefined;
 });
 const outcome = (c: ControlPlane, fromSeq: number) => awaitDeployOutcome({ store: c.store, events: c.events, scaledMs: (s) => c.clock.scaledMs(s) }, fromSeq, { minWaitMs: 10_000, pollMs: 20, label: 'deploy v2' });
