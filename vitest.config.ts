@@ -50,6 +50,17 @@ const dockerOnly = full || dockerWanted.includes('all') ? [] : dockerWanted.leng
  * serverless part, its breaker with rollback, and its security groups as data.
  */
 const SECOND_FIXTURE_SCENARIOS = ['deploy-all', 'functions', 'rollback-circuit-breaker', 'isolation'];
+/**
+ * Scenarios that deploy the newest good release and then look: npm test runs them as one group
+ * on one topology (scenarios/shared.group.test.ts), brought up and deployed once, each with its
+ * own checks and report. Those that change something go last: functions removes an API Gateway
+ * permission and swaps code, egress puts a wrong API key and redeploys. `harness scenario` (it
+ * sets HARNESS_RUNTIME) and the nightly matrix run each alone.
+ */
+const SHARED = ['deploy-all', 'isolation', 'db-isolation', 'auth', 'functions', 'egress'];
+const groups = !full && !process.env.HARNESS_RUNTIME;
+const GROUP_FILE = 'scenarios/shared.group.test.ts';
+const fileOf = (n: string) => `scenarios/${n}.scenario.test.ts`;
 /** The second fixture repo, laid out unlike the first: every scenario runs on it too. */
 const SECOND_FIXTURE = 'fixtures/ops-ecs-platform';
 
@@ -88,11 +99,11 @@ export default defineConfig({
       {
         test: {
           name: 'scenario',
-          include: ['scenarios/**/*.scenario.test.ts'],
-          exclude: [...DOCKER_MODE_ONLY.map((n) => `scenarios/${n}.scenario.test.ts`), 'node_modules/**'],
+          include: ['scenarios/**/*.scenario.test.ts', ...(groups ? [GROUP_FILE] : [])],
+          exclude: [...DOCKER_MODE_ONLY.map(fileOf), ...(groups ? SHARED.map(fileOf) : []), 'node_modules/**'],
           // `npm test` runs these in process mode (auto would now pick docker where it can;
           // scenario-docker below covers that); `harness scenario` passes its own choice
-          env: { HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process' },
+          env: { HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process', HARNESS_SHARED_SCENARIOS: SHARED.join(',') },
           testTimeout: scenarioTimeoutMs(process.env.HARNESS_RUNTIME),
           hookTimeout: scenarioTimeoutMs(process.env.HARNESS_RUNTIME),
           // scenarios each bring up a whole topology; run them one at a time
@@ -105,9 +116,17 @@ export default defineConfig({
           name: 'scenario-second-fixture',
           // the second fixture's manifest: the scenarios where its differences show (npm test); every
           // scenario with HARNESS_FULL_MATRIX=1 (npm run test:nightly)
-          include: full ? ['scenarios/**/*.scenario.test.ts'] : SECOND_FIXTURE_SCENARIOS.map((n) => `scenarios/${n}.scenario.test.ts`),
+          include: full
+            ? ['scenarios/**/*.scenario.test.ts']
+            : groups
+              ? [...SECOND_FIXTURE_SCENARIOS.filter((n) => !SHARED.includes(n)).map(fileOf), GROUP_FILE]
+              : SECOND_FIXTURE_SCENARIOS.map(fileOf),
           exclude: ['scenarios/docker-mode.scenario.test.ts', 'node_modules/**'],
-          env: { HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process', HARNESS_DEPLOY_DIR: path.resolve(path.dirname(fileURLToPath(import.meta.url)), SECOND_FIXTURE) },
+          env: {
+            HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process',
+            HARNESS_DEPLOY_DIR: path.resolve(path.dirname(fileURLToPath(import.meta.url)), SECOND_FIXTURE),
+            HARNESS_SHARED_SCENARIOS: SHARED.filter((n) => SECOND_FIXTURE_SCENARIOS.includes(n)).join(','),
+          },
           testTimeout: 300_000,
           hookTimeout: 300_000,
           sequence: { groupOrder: 2 },

@@ -53,6 +53,13 @@ export class Scenario {
   readonly scripts: ScriptRun[] = [];
   private readonly started = Date.now();
   private scriptCount = 0;
+  /** set when this scenario borrows a topology another started (Scenario.shareTopology) */
+  private lender?: Scenario;
+  /** on a lender: its deployAll runs by version, each done once, and the warnings each left */
+  private readonly sharedDeploys = new Map<string, Promise<{ run: ScriptRun; warnings: string[] }>>();
+  /** on a lender: the notes and warnings every scenario gets at start (network, registry, lint) */
+  private startNotes: string[] = [];
+  private startWarnings: string[] = [];
 
   private constructor(
     readonly name: string,
@@ -60,7 +67,45 @@ export class Scenario {
     readonly awsCliLabel: string,
   ) {}
 
+  /**
+   * npm test's scenario groups: until `release()`, every Scenario.start without options borrows
+   * one topology, started by the first of them, and each deployAll of a version it already ran
+   * gets that run instead of running the script again. Each scenario keeps its own checks and
+   * report (under the run dir's scenarios/<name>/); release() tears the topology down. Only for
+   * scenarios that look after deploy-all and change nothing a later one reads (or run last).
+   */
+  static shareTopology(): { release(): Promise<void> } {
+    if (shared) throw new Error('a shared topology is already open');
+    const group: SharedTopology = {};
+    shared = group;
+    return {
+      async release() {
+        if (shared === group) shared = undefined;
+        const base = await group.base?.catch(() => undefined);
+        await base?.h.stop();
+      },
+    };
+  }
+
   static async start(name: string, opts: HarnessOptions = {}): Promise<Scenario> {
+    if (shared && !Object.keys(opts).length) {
+      const group = shared;
+      group.base ??= Scenario.startOwn('shared topology', {});
+      return (await group.base).borrow(name);
+    }
+    return Scenario.startOwn(name, opts);
+  }
+
+  /** A scenario on the lender's topology: its own checks, warnings, notes and report. */
+  private borrow(name: string): Scenario {
+    const s = new Scenario(name, this.h, this.awsCliLabel);
+    s.lender = this;
+    s.notes.push(...this.startNotes, 'topology shared with the other scenarios of this group (npm test): brought up once, deploy-all run once');
+    s.warnings.push(...this.startWarnings);
+    return s;
+  }
+
+  private static async startOwn(name: string, opts: HarnessOptions): Promise<Scenario> {
     // live progress: `harness scenario` names its socket; the heading, bring-up steps and the
     // events progress reads go there (a no-op without it; never fails or slows the run)
     const progress = connectProgress(process.env[PROGRESS_SOCKET_ENV]);
@@ -93,6 +138,8 @@ export class Scenario {
     const lint = lintStep(h.deployDir, h.manifest);
     s.warnings.push(...lint.warnings);
     s.notes.push(...lint.notes);
+    s.startNotes = [...s.notes];
+    s.startWarnings = [...s.warnings];
     return s;
   }
 
@@ -100,9 +147,26 @@ export class Scenario {
     return this.h.deployDir;
   }
 
-  /** Runs the manifest's deployAll command (default `./deploy-all.sh {version}`). */
-  deployAll(version: string, opts: { timeoutMs?: number } = {}): Promise<ScriptRun> {
-    return this.runCommand(this.h.manifest.commands.deployAll, { version }, opts);
+  /**
+   * Runs the manifest's deployAll command (default `./deploy-all.sh {version}`). On a borrowed
+   * topology, the group's run of that version (run once, by whichever scenario asks first).
+   */
+  async deployAll(version: string, opts: { timeoutMs?: number } = {}): Promise<ScriptRun> {
+    const lender = this.lender;
+    if (!lender) return this.runCommand(this.h.manifest.commands.deployAll, { version }, opts);
+    let once = lender.sharedDeploys.get(version);
+    if (!once) {
+      once = (async () => {
+        const before = lender.warnings.length;
+        const run = await lender.runCommand(lender.h.manifest.commands.deployAll, { version }, opts);
+        return { run, warnings: lender.warnings.slice(before) };
+      })();
+      lender.sharedDeploys.set(version, once);
+    }
+    const { run, warnings } = await once;
+    this.scripts.push(run);
+    this.warnings.push(...warnings);
+    return run;
   }
 
   /** Runs the manifest's deployService command for one service the scripts created. */
@@ -142,7 +206,8 @@ export class Scenario {
 
   /** Runs a script of the deploy dir unmodified, against the emulator. */
   async runScript(script: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<ScriptRun> {
-    const n = ++this.scriptCount;
+    // numbered across a shared topology: the caller tag and the log file name stay unique
+    const n = ++(this.lender ?? this).scriptCount;
     const fromSeq = this.h.events.all().length;
     // the CLI puts AWS_EXECUTION_ENV in its User-Agent: the edge tags each call with its script run
     const callerTag = `harness-script-${this.h.runId}-${n}`;
@@ -332,12 +397,17 @@ export class Scenario {
     }
   }
 
+  /** Where the report goes: the run dir, or scenarios/<name>/ in it on a shared topology. */
+  get reportDir(): string {
+    return this.lender ? path.join(this.h.runDir, 'scenarios', this.name) : this.h.runDir;
+  }
+
   report(): ScenarioReport {
     const diagnoses = this.diagnose();
     return {
       scenario: this.name,
       runId: this.h.runId,
-      runDir: this.h.runDir,
+      runDir: this.reportDir,
       runtime: this.h.runtime.name,
       runtimeReason: this.h.runtimeReason,
       network: this.h.networkMode,
@@ -368,9 +438,11 @@ export class Scenario {
       writeReport(r, this.h.events.all());
     } finally {
       const session = process.env.HARNESS_SESSION_FILE;
-      if (session) fs.appendFileSync(session, this.h.runDir + '\n');
+      if (session) fs.appendFileSync(session, r.runDir + '\n');
       else process.stdout.write(formatSummary(r) + '\n');
     }
+    // a borrowed topology is torn down by the group (shareTopology's release)
+    if (this.lender) return r;
     try {
       await this.h.stop();
     } finally {
@@ -379,6 +451,12 @@ export class Scenario {
     return r;
   }
 }
+
+/** The open group of shareTopology, if any. */
+interface SharedTopology {
+  base?: Promise<Scenario>;
+}
+let shared: SharedTopology | undefined;
 
 function short(arn: string | undefined): string {
   return arn ? arn.split('/').pop()! : '(none)';
