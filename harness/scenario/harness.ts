@@ -58,6 +58,8 @@ import { startHttpApis } from './serverless/http-apis.ts';
 import { startDynamoDb } from './serverless/dynamodb.ts';
 import type { StartedPart } from '../aws/serverless.ts';
 import { HostRecords, parseSurrealRootSecret, startEmbeddedDataTier, type SurrealEndpoint } from '../data/data-tier.ts';
+// @ts-expect-error plain .mjs without types (as stubs/stubs.test.ts imports it)
+import { DEFAULT_HOP_TIMEOUT_MS, DEFAULT_SURREAL_TIMEOUT_MS } from '../../stubs/lib/contract.mjs';
 
 export interface HarnessOptions {
   /** the deployment repo (default: the bundled fixture) */
@@ -390,7 +392,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     // measured slowdown: a starved machine makes the stand-in app slow, never wrong (image ENV,
     // so a task definition's own values still win)
     const slowdown = dockerTiming ? Math.max(1, dockerTiming.timeScale / DOCKER_DEFAULT_TIME_SCALE) : 1;
-    const stubTimeouts: Record<string, string> = slowdown > 1 ? { STUB_HOP_TIMEOUT_MS: String(Math.round(3000 * slowdown)), SURREAL_TIMEOUT_MS: String(Math.round(2000 * slowdown)) } : {};
+    const stubTimeouts: Record<string, string> = slowdown > 1 ? { STUB_HOP_TIMEOUT_MS: String(Math.round(DEFAULT_HOP_TIMEOUT_MS * slowdown)), SURREAL_TIMEOUT_MS: String(Math.round(DEFAULT_SURREAL_TIMEOUT_MS * slowdown)) } : {};
     const deps: SchedulerDeps = {
       clock,
       events,

@@ -49,6 +49,10 @@ import { createHash } from 'node:crypto';
 export const FAULTS = ['', 'unhealthy', 'crash', 'slow-start', 'ignore-sigterm'];
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HEALTH_PATH = '/health';
+/** STUB_HOP_TIMEOUT_MS when unset or not a non-negative number: a call to a dependency's time budget, ms */
+export const DEFAULT_HOP_TIMEOUT_MS = 3000;
+/** SURREAL_TIMEOUT_MS when unset or not a positive number: the per-query timeout, ms */
+export const DEFAULT_SURREAL_TIMEOUT_MS = 2000;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -143,7 +147,7 @@ export function readContract(env) {
       credentials: credentialsOf(env, credentialNames),
       namespace: env.SURREAL_NS || 'escher',
       database: env.SURREAL_DB || 'assets',
-      timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 2000,
+      timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_SURREAL_TIMEOUT_MS,
     };
   }
 
@@ -157,7 +161,7 @@ export function readContract(env) {
     version: env.STUB_VERSION || 'dev',
     fault,
     slowStartSeconds: nonNegative(env.STUB_SLOW_START_SECONDS, 20) * nonNegative(env.HARNESS_TIME_SCALE, 1),
-    hopTimeoutMs: nonNegative(env.STUB_HOP_TIMEOUT_MS, 3000),
+    hopTimeoutMs: nonNegative(env.STUB_HOP_TIMEOUT_MS, DEFAULT_HOP_TIMEOUT_MS),
     echoEnv: list(env.STUB_ECHO_ENV),
     host: env.HOST || '0.0.0.0',
     ports: [...new Set(ports)],
