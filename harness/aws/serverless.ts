@@ -28,6 +28,8 @@ export interface ServerlessContext {
   manifest: LoadedManifest;
   /** 'process' or 'docker': how ECS tasks run in this run (functions follow it) */
   runtime: 'process' | 'docker';
+  /** docker mode: the calibrated slowdown of this machine (≥ 1; runtime/docker/calibrate.ts) */
+  slowdown?: number;
   log: (line: string) => void;
 }
 

@@ -439,7 +439,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<StartedHa
     };
     // the serverless half: Lambda, API Gateway v2 (invoking through Lambda), DynamoDB; their
     // providers join the edge, their environment the scripts'
-    const slCtx = { runId, runDir, account, region, awsEndpoint, clock, events, logs: stores.logs, cognito: stores.cognito, iam: stores.iam, manifest, runtime: docker ? ('docker' as const) : ('process' as const), log };
+    const slCtx = { runId, runDir, account, region, awsEndpoint, clock, events, logs: stores.logs, cognito: stores.cognito, iam: stores.iam, manifest, runtime: docker ? ('docker' as const) : ('process' as const), slowdown, log };
     const lambda = await startLambda(slCtx);
     cleanups.push(() => lambda.stop());
     const httpApis = await startHttpApis(slCtx, lambda.invoker);

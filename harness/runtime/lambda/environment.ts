@@ -16,6 +16,20 @@ export interface Launch {
   carriageReturnIsNewline: boolean;
   /** the INIT_START line's runtime version (e.g. nodejs:20.v1) */
   runtimeVersion: string;
+  /**
+   * docker mode: the process runs in a container (container.ts). `wrap` turns the argv and the
+   * environment into the command that starts it; ending that command does not end the
+   * container, so `remove` (and `removeNow` in the exit hook) does.
+   */
+  container?: {
+    wrap(argv: string[], env: Record<string, string>, ctx: { id: string; scratch: string; codeDir: string }): { argv: string[]; name: string };
+    remove(name: string): Promise<void>;
+    removeNow(name: string): void;
+    /** the host pid of the container's main process (REPORT's Max Memory Used reads it) */
+    pidOf(name: string): Promise<number | undefined>;
+  };
+  /** real time stretch of the init limit and the function's timeout (QEMU, a starved machine; default 1) */
+  stretch?: number;
 }
 
 /** Lambda's limit for the init phase (real seconds; as the handler's timeout, never scaled). */
@@ -102,6 +116,10 @@ export class LambdaEnvironment {
   /** real ms since the epoch when it last finished an invocation */
   idleSince = Date.now();
   private child: ChildProcess | undefined;
+  /** docker mode: the environment's container */
+  private containerName: string | undefined;
+  /** the process REPORT's memory is read from: the child, or the container's main process */
+  private memoryPid: number | undefined;
   private api: RuntimeApiServer | undefined;
   private readonly scratch: string;
   private initialized = false;
@@ -122,6 +140,16 @@ export class LambdaEnvironment {
   ) {
     this.logStream = logStreamName(spec.version);
     this.scratch = path.join(envRoot, `env-${this.id}`);
+  }
+
+  private get stretch(): number {
+    return Math.max(1, this.launch.stretch ?? 1);
+  }
+
+  /** Ends its process (and, in docker mode, its container: the docker CLI's end does not). */
+  private kill(): Promise<void> {
+    killGroup(this.pid);
+    return this.containerName ? this.launch.container!.remove(this.containerName) : Promise.resolve();
   }
 
   get pid(): number | undefined {
@@ -145,6 +173,7 @@ export class LambdaEnvironment {
         initDurationMs = round2(performance.now() - t0);
         if (init.kind !== 'ready') return await this.initFailed(init, opts, initDurationMs, tail);
         this.initialized = true;
+        this.memoryPid = this.containerName ? await this.launch.container!.pidOf(this.containerName) : this.pid;
         this.deps.events?.append('lambda.environment.started', {
           functionName: this.spec.functionName,
           functionArn: this.spec.functionArn,
@@ -170,10 +199,11 @@ export class LambdaEnvironment {
   private async doStop(reason: StopReason): Promise<void> {
     const wasStopped = this.stopped;
     this.stopped = true;
-    killGroup(this.pid);
+    const removed = this.kill();
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
       await Promise.race([this.exited.promise, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
+    await removed;
     await this.api?.close();
     await rm(this.scratch, { recursive: true, force: true }).catch(() => undefined);
     if (!wasStopped || this.child) {
@@ -191,6 +221,7 @@ export class LambdaEnvironment {
   /** for the process-exit hook: no awaiting */
   killNow(): void {
     killGroup(this.pid);
+    if (this.containerName) this.launch.container?.removeNow(this.containerName);
     try {
       rmSync(this.scratch, { recursive: true, force: true });
     } catch {
@@ -218,8 +249,16 @@ export class LambdaEnvironment {
       },
     });
     this.line(`INIT_START Runtime Version: ${this.launch.runtimeVersion}\tRuntime Version ARN: arn:aws:lambda:${this.deps.region}::runtime:${'0'.repeat(64)}`);
-    const env = this.environmentVariables();
-    const [cmd, ...args] = this.launch.argv;
+    let env = this.environmentVariables();
+    let argv = this.launch.argv;
+    if (this.launch.container) {
+      const wrapped = this.launch.container.wrap(argv, env, { id: this.id, scratch: this.scratch, codeDir: spec.codeDir });
+      argv = wrapped.argv;
+      this.containerName = wrapped.name;
+      // the docker CLI's own environment; the function's went in as -e
+      env = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}), ...(process.env.HOME ? { HOME: process.env.HOME } : {}) };
+    }
+    const [cmd, ...args] = argv;
     let child: ChildProcess;
     try {
       child = spawn(cmd!, args, { cwd: spec.codeDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -252,7 +291,7 @@ export class LambdaEnvironment {
     });
 
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<InitOutcome>((r) => (timer = setTimeout(() => r({ kind: 'timeout' }), INIT_TIMEOUT_MS)));
+    const timeout = new Promise<InitOutcome>((r) => (timer = setTimeout(() => r({ kind: 'timeout' }), INIT_TIMEOUT_MS * this.stretch)));
     try {
       return await Promise.race<InitOutcome>([
         this.ready.promise.then(() => ({ kind: 'ready' })),
@@ -348,7 +387,7 @@ export class LambdaEnvironment {
     this.result = { requestId, d };
     this.line(`START RequestId: ${requestId} Version: ${spec.version}`);
     const t0 = performance.now();
-    const timeoutMs = Math.max(1, spec.timeout) * 1000;
+    const timeoutMs = Math.max(1, spec.timeout) * 1000 * this.stretch;
     this.api!.dispatch({
       requestId,
       payload,
@@ -366,9 +405,9 @@ export class LambdaEnvironment {
     clearTimeout(timer);
     const durationMs = round2(performance.now() - t0);
     this.result = undefined;
-    const pid = this.pid;
+    const memoryPid = this.memoryPid;
     const report = (status?: ReportFields['status']) =>
-      reportLine({ requestId, durationMs, memorySize: spec.memorySize, maxMemoryUsedMb: peakMemoryMb(pid), initDurationMs, status });
+      reportLine({ requestId, durationMs, memorySize: spec.memorySize, maxMemoryUsedMb: peakMemoryMb(memoryPid), initDurationMs, status });
     const done = (p: Buffer, functionError?: 'Unhandled'): InvokeOutcome => ({
       payload: p,
       ...(functionError ? { functionError } : {}),
@@ -380,7 +419,7 @@ export class LambdaEnvironment {
     if (outcome.kind === 'timeout') {
       const message = `${nowIso()} ${requestId} Task timed out after ${spec.timeout.toFixed(2)} seconds`;
       const memory = report({ status: 'timeout' });
-      killGroup(pid);
+      void this.kill();
       await Promise.race([this.exited.promise, new Promise((r) => setTimeout(r, 1000).unref())]);
       this.line(message);
       this.line(`END RequestId: ${requestId}`);

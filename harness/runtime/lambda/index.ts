@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +47,10 @@ const live = new Set<ProcessLambdaRuntime>();
 let exitHook = false;
 
 class ProcessLambdaRuntime implements LambdaRuntime {
-  readonly name = 'process';
+  readonly name: string;
+  /** docker mode: the image per platform (a promise of it, or why there is none) */
+  private readonly images = new Map<string, Promise<{ image: string } | { missing: string }>>();
+  private pythonNoted = false;
   private readonly envs = new Set<LambdaEnvironment>();
   /** the fingerprint last invoked per function version: older environments are superseded */
   private readonly latest = new Map<string, string>();
@@ -64,6 +67,7 @@ class ProcessLambdaRuntime implements LambdaRuntime {
     private readonly deps: LambdaRuntimeDeps,
     private readonly opts: LambdaRuntimeOptions,
   ) {
+    this.name = deps.containers ? 'docker (Node functions as containers of their architecture)' : 'process';
     this.root = path.join(deps.runDir, 'lambda-runtime');
     this.layerDir = path.join(this.root, 'layer');
     this.envRoot = path.join(this.root, 'environments');
@@ -155,6 +159,44 @@ class ProcessLambdaRuntime implements LambdaRuntime {
   }
 
   private async launchFor(spec: FunctionSpec): Promise<Launch> {
+    const launch = await this.processLaunchFor(spec);
+    const containers = this.deps.containers;
+    if (!containers) return launch;
+    if (spec.runtime === 'python3.12') {
+      if (!this.pythonNoted) this.deps.log?.(`[lambda] docker mode: python functions run as host processes (python ${spec.runtime} is not in the harness's images)`);
+      this.pythonNoted = true;
+      return launch;
+    }
+    const { containerLauncher, platformOf, hostPlatform, EMULATION_SLOWDOWN } = await import('./container.ts');
+    const platform = platformOf(spec.architecture);
+    let image = this.images.get(platform);
+    if (!image) {
+      image = import('../docker/images.ts')
+        .then((m) => m.ensureBaseImage(platform, { log: (l) => this.deps.log?.(`[lambda] ${l}`) }))
+        .then((r) => ({ image: r.image }))
+        .catch((e: Error) => ({ missing: e.message.split('\n')[0]! }));
+      this.images.set(platform, image);
+    }
+    const got = await image;
+    if ('missing' in got) {
+      // visible, never silent: the environment runs as a host process and the log says why
+      this.deps.log?.(`[lambda] no linux/${platform} image for ${spec.functionName} (${got.missing}): it runs as a host process`);
+      this.deps.events?.append('lambda.environment.fallback', { functionName: spec.functionName, platform, reason: got.missing });
+      return launch;
+    }
+    const [, ...args] = launch.argv;
+    const layer = this.ensureLayer();
+    const sdkModules = path.dirname(realpathSync(path.join(layer, 'nodejs', 'node_modules', '@aws-sdk')));
+    return {
+      ...launch,
+      argv: ['node', ...args],
+      env: { ...launch.env, PATH: '/usr/local/bin:/usr/bin:/bin' },
+      container: containerLauncher({ image: got.image, platform, runId: this.deps.runId, readOnly: [path.dirname(NODE_BOOTSTRAP), layer, sdkModules] }),
+      stretch: containers.slowdown * (platform === hostPlatform() ? 1 : EMULATION_SLOWDOWN),
+    };
+  }
+
+  private async processLaunchFor(spec: FunctionSpec): Promise<Launch> {
     if (spec.runtime === 'python3.12') {
       const python = await (this.python ??= resolvePython(this.opts.python));
       return {

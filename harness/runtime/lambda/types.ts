@@ -78,4 +78,10 @@ export interface LambdaRuntimeDeps {
   scaledMs(awsSeconds: number): number;
   events?: { append(type: string, fields?: Record<string, unknown>): unknown };
   log?: (line: string) => void;
+  /**
+   * docker mode: Node functions run as containers of their architecture (container.ts), with
+   * Lambda's init limit and each function's timeout stretched by this calibrated slowdown (≥ 1,
+   * runtime/docker/calibrate.ts) and by QEMU's when the architecture is emulated
+   */
+  containers?: { slowdown: number };
 }

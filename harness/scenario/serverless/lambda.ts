@@ -86,6 +86,8 @@ export async function startLambda(ctx: ServerlessContext, opts: StartLambdaOptio
       scaledMs: (s) => ctx.clock.scaledMs(s),
       events: ctx.events,
       log: ctx.log,
+      // docker mode: Node functions run as containers of their architecture
+      ...(ctx.runtime === 'docker' ? { containers: { slowdown: ctx.slowdown ?? 1 } } : {}),
     });
   } else {
     missing = loaded.missing;
