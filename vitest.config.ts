@@ -30,10 +30,11 @@ const dockerSkip = dockerScenariosSkipReason();
 /**
  * Docker mode repeats the scenarios where the docker runtime changes something: containers and
  * their health checks under QEMU, security groups inside each container's namespace, DNS through
- * Docker's resolver, SurrealDB as a container. HARNESS_DOCKER_SCENARIOS=a,b,… picks others,
+ * Docker's resolver, SurrealDB as a container, functions as containers of their architecture
+ * (isolation and functions share one topology there, as in the groups below). HARNESS_DOCKER_SCENARIOS=a,b,… picks others,
  * `all` every scenario (npm run test:nightly).
  */
-const DOCKER_DEFAULT = ['isolation', 'arm64', 'own-image'];
+const DOCKER_DEFAULT = ['isolation', 'functions', 'arm64', 'own-image'];
 const dockerWanted = (process.env.HARNESS_DOCKER_SCENARIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 /** npm run test:nightly: every scenario on both fixtures and in docker mode */
 const full = process.env.HARNESS_FULL_MATRIX === '1';
@@ -141,10 +142,16 @@ export default defineConfig({
           include: dockerSkip
             ? ['scenarios/docker-unavailable.test.ts']
             : dockerOnly.length
-              ? dockerOnly.map((n) => `scenarios/${n}.scenario.test.ts`)
+              ? groups && dockerOnly.some((n) => SHARED.includes(n))
+                ? [...dockerOnly.filter((n) => !SHARED.includes(n)).map(fileOf), GROUP_FILE]
+                : dockerOnly.map(fileOf)
               : ['scenarios/**/*.scenario.test.ts'],
           exclude: ['scenarios/docker-mode.scenario.test.ts', 'node_modules/**'],
-          env: { HARNESS_RUNTIME: 'docker', ...(dockerSkip ? { HARNESS_DOCKER_UNAVAILABLE: dockerSkip } : {}) },
+          env: {
+            HARNESS_RUNTIME: 'docker',
+            HARNESS_SHARED_SCENARIOS: SHARED.filter((n) => dockerOnly.includes(n)).join(','),
+            ...(dockerSkip ? { HARNESS_DOCKER_UNAVAILABLE: dockerSkip } : {}),
+          },
           testTimeout: scenarioTimeoutMs('docker'),
           hookTimeout: scenarioTimeoutMs('docker'),
           // after the process-mode scenarios, one at a time

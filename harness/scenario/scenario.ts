@@ -134,6 +134,7 @@ export class Scenario {
     s.notes.push(`network: ${h.networkReason}`);
     s.notes.push(h.anthropic ? h.anthropic.summary : 'Anthropic API stand-in: not started (see the run log)');
     s.notes.push(h.registryNote);
+    if (h.serverless.lambda.summary) s.notes.push(h.serverless.lambda.summary);
     // the static lint (manifest/lint.ts) as the first step: its FAILs are warnings, the deploy is the judge
     const lint = lintStep(h.deployDir, h.manifest);
     s.warnings.push(...lint.warnings);
