@@ -34,14 +34,17 @@ export async function run(): Promise<BenchResult[]> {
   const floor: number[] = [];
   const proc: number[] = [];
   const dock: number[] = [];
+  const blobless: number[] = [];
   for (let i = 0; i < rounds; i++) {
     floor.push(await timedDeployAll({ runtimeOverride: new FakeRuntime(), timeScale: 0.0001 }));
     proc.push(await timedDeployAll({ runtime: 'process' }));
     dock.push(await timedDeployAll({ runtime: 'docker' }));
+    blobless.push(await timedDeployAll({ runtime: 'docker', registry: false }));
   }
   const f = median(floor) / 1000;
   const p = median(proc) / 1000;
   const d = median(dock) / 1000;
+  const b = median(blobless) / 1000;
 
   // image build: cold in a separate prefix with an empty download cache, then removed
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'escher-harness-bench-cache-'));
@@ -65,6 +68,14 @@ export async function run(): Promise<BenchResult[]> {
       baseline: { name: 'same script, process mode (time scale 0.02)', value: p },
       ratio: d / p,
       target: '≤ 90 s',
+      note,
+    },
+    {
+      name: 'deploy-all.sh v2.15.0, docker mode, the catalogue pushed into the ECR registry and pulled by digest (issue 12)',
+      value: d,
+      unit: 's',
+      baseline: { name: 'the same with the registry off (blob-less catalogue, the local stub image)', value: b },
+      ratio: d / b,
       note,
     },
     { name: 'deploy-all.sh v2.15.0, docker mode vs the CLI floor', value: d, unit: 's', baseline: { name: 'CLI floor (instant runtime)', value: f }, ratio: d / f, note },

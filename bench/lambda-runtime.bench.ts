@@ -8,6 +8,8 @@ import { rssKb } from '../harness/runtime/lambda/environment.ts';
 import { RuntimeApiServer } from '../harness/runtime/lambda/runtime-api.ts';
 import type { FunctionSpec, LambdaRuntime } from '../harness/runtime/lambda/types.ts';
 import { median, percentile, type BenchResult } from './types.ts';
+import { dockerModeAvailable } from '../harness/runtime/docker/select.ts';
+import { ensureBaseImage } from '../harness/runtime/docker/images.ts';
 
 const COLD = 8;
 const WARM = 60;
@@ -132,7 +134,10 @@ export async function run(): Promise<BenchResult[]> {
       servers.push(performance.now() - t0);
     }
 
+    const containers = await containerCosts(base, fn, sdkCold.init);
+
     return [
+      ...containers,
       { name: 'cold start, Node (Init Duration, bare ESM handler)', value: nodeCold.init, unit: 'ms', baseline: { name: 'node -e "" spawn→exit', value: nodeFloor }, ratio: nodeCold.init / nodeFloor },
       { name: 'cold start, Node CommonJS handler (no ESM resolve hook)', value: cjsCold.init, unit: 'ms', baseline: { name: 'node -e "" spawn→exit', value: nodeFloor }, ratio: cjsCold.init / nodeFloor },
       { name: 'cold start, Node importing @aws-sdk/client-dynamodb at init', value: sdkCold.init, unit: 'ms', baseline: { name: 'bare handler', value: nodeCold.init }, ratio: sdkCold.init / nodeCold.init },
@@ -147,5 +152,74 @@ export async function run(): Promise<BenchResult[]> {
   } finally {
     await rt.close();
     fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** cold starts per container, fewer than the process runtime's: each is seconds under QEMU */
+const COLD_CONTAINER = 3;
+const WARM_CONTAINER = 20;
+
+/**
+ * Docker mode's environments (runtime/lambda/container.ts): Init Duration of the SDK-importing
+ * handler as a linux/arm64 container (QEMU) and a linux/amd64 one (native), against the process
+ * runtime's in the same run and a bare `docker run … node -e ""` of the same image; warm invoke
+ * p50 in the arm64 container. Empty when docker mode is unavailable (the reason is printed).
+ */
+async function containerCosts(base: string, fn: (name: string, files: Record<string, string>, over?: Partial<FunctionSpec>) => FunctionSpec, processSdkInit: number): Promise<BenchResult[]> {
+  const avail = await dockerModeAvailable();
+  if (!avail.ok) {
+    console.log(`lambda-runtime: container part skipped: docker mode unavailable (${avail.reason})`);
+    return [];
+  }
+  const rt = createLambdaRuntime({
+    runId: `benchc${randomBytes(3).toString('hex')}`,
+    runDir: path.join(base, 'run-containers'),
+    region: 'eu-west-1',
+    account: '123456789012',
+    awsEndpoint: 'http://127.0.0.1:9',
+    appendLog: () => undefined,
+    scaledMs: (s) => s * 1000,
+    containers: { slowdown: 1 },
+  });
+  const sdkFiles = {
+    'index.mjs': "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';\nconst c = new DynamoDBClient({});\nexport const handler = async () => ({ ok: typeof c.send, arch: process.arch });",
+  };
+  let n = 0;
+  const invoke = (spec: FunctionSpec) => rt.invoke(spec, Buffer.from('{}'), { requestId: `c-${++n}` });
+  const cold = async (spec: FunctionSpec) => {
+    const inits: number[] = [];
+    for (let i = 0; i < COLD_CONTAINER; i++) {
+      const o = await invoke(spec);
+      if (o.functionError || o.initDurationMs === undefined) throw new Error(`${spec.functionName}: ${o.payload.toString()}`);
+      inits.push(o.initDurationMs);
+      await rt.retire(spec.functionArn);
+    }
+    return median(inits);
+  };
+  try {
+    const arm = fn('sdk-arm64', sdkFiles, { architecture: 'arm64' });
+    const x86 = fn('sdk-x86', sdkFiles, { architecture: 'x86_64' });
+    const armImage = (await ensureBaseImage('arm64')).image;
+    const floors: number[] = [];
+    for (let i = 0; i < COLD_CONTAINER; i++) floors.push(await spawnToExit(['docker', 'run', '--rm', '--platform', 'linux/arm64', armImage, 'node', '-e', '']));
+    const dockerFloor = median(floors);
+    const armCold = await cold(arm);
+    const x86Cold = await cold(x86);
+    await invoke(arm);
+    const warm: number[] = [];
+    for (let i = 0; i < WARM_CONTAINER; i++) {
+      const t0 = performance.now();
+      const o = await invoke(arm);
+      warm.push(performance.now() - t0);
+      if (o.initDurationMs !== undefined) throw new Error('a warm invocation started cold');
+    }
+    return [
+      { name: 'cold start, Node SDK handler as a linux/arm64 container (QEMU)', value: armCold, unit: 'ms', baseline: { name: 'the same handler, process runtime', value: processSdkInit }, ratio: armCold / processSdkInit },
+      { name: 'the same, against docker run --platform linux/arm64 … node -e ""', value: armCold, unit: 'ms', baseline: { name: 'docker run arm64 node -e "" spawn→exit', value: dockerFloor }, ratio: armCold / dockerFloor },
+      { name: 'cold start, Node SDK handler as a linux/amd64 container (native)', value: x86Cold, unit: 'ms', baseline: { name: 'the same handler, process runtime', value: processSdkInit }, ratio: x86Cold / processSdkInit },
+      { name: 'warm invoke p50, Node, arm64 container', value: median(warm), unit: 'ms', note: `p95 ${percentile(warm, 95).toFixed(2)} ms` },
+    ];
+  } finally {
+    await rt.close();
   }
 }
