@@ -143,6 +143,30 @@ describe('EcsScheduler', () => {
     expect(t.containers![0]!.exitCode).toBe(1);
   });
 
+  it('an essential container killed over its memory limit stops the task with OutOfMemoryError; the limit is its memory, else the task size', async () => {
+    cp = makeTestControlPlane({ [IMG('v1')]: {} });
+    const run = (extra: Record<string, any>) => cp!.store.createTask({ clusterName: 'c1', taskDefinition: taskDef(cp!.store, 'v1', extra), launchType: 'FARGATE', networkConfiguration: NET });
+    const idOf = (t: ReturnType<typeof run>) => t.task.taskArn!.split('/').pop()!;
+    const reached = (t: ReturnType<typeof run>, status: string) => cp!.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === idOf(t) && e.lastStatus === status);
+    const own = run({ memory: 128, memoryReservation: 64 });
+    const sized = run({ memoryReservation: 64 });
+    await Promise.all([reached(own, 'RUNNING'), reached(sized, 'RUNNING')]);
+    const limitOf = (t: ReturnType<typeof run>) => cp!.runtime.specs.find((s) => s.taskId === idOf(t))!.definition!.memoryMiB;
+    expect(limitOf(own)).toBe(128);
+    expect(limitOf(sized)).toBe(512);
+    cp.runtime.exit(idOf(own), 'app', 137, { oomKilled: true });
+    cp.runtime.exit(idOf(sized), 'app', 137);
+    await Promise.all([reached(own, 'STOPPED'), reached(sized, 'STOPPED')]);
+    expect(own.task.stopCode).toBe('EssentialContainerExited');
+    expect(own.task.stoppedReason).toBe('OutOfMemoryError: Container killed due to memory usage');
+    expect(own.task.containers![0]).toMatchObject({ exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' });
+    // killed, but not by the kernel over its limit: the usual reason, none on the container
+    expect(sized.task.stopCode).toBe('EssentialContainerExited');
+    expect(sized.task.stoppedReason).toBe('Essential container in task exited');
+    expect(sized.task.containers![0]!.exitCode).toBe(137);
+    expect(sized.task.containers![0]!.reason).toBeUndefined();
+  });
+
   it('fails tasks whose image lacks the platform or whose secret is missing, with the ECS texts', async () => {
     cp = makeTestControlPlane({ [IMG('amd')]: { arch: 'amd64' }, [IMG('v1')]: {} });
     const tdAmd = taskDef(cp.store, 'amd');
@@ -222,6 +246,7 @@ describe('EcsScheduler', () => {
       initProcessEnabled: true,
       capabilities: { drop: ['NET_RAW'] },
       dockerLabels: { team: 'web' },
+      memoryMiB: 512, // no container memory: the task's size is the limit
     });
     expect(cp.runtime.specs[0]!.image.pull).toEqual({ ref: expect.stringMatching(/@sha256:a{64}$/), platform: 'linux/arm64' }); // the task's platform
     cp.store.requestStop(t, 'UserInitiated', 'done');
@@ -235,7 +260,7 @@ describe('EcsScheduler', () => {
     const t = cp.store.createTask({ clusterName: 'c1', taskDefinition: td, launchType: 'FARGATE', networkConfiguration: NET });
     const id = t.task.taskArn!.split('/').pop();
     await cp.events.waitFor((e) => e.type === 'ecs.task.state' && e.taskId === id && e.lastStatus === 'RUNNING');
-    expect(cp.runtime.specs[0]!.definition).toEqual({ stopTimeout: 30, readonlyRootFilesystem: true });
+    expect(cp.runtime.specs[0]!.definition).toEqual({ stopTimeout: 30, readonlyRootFilesystem: true, memoryMiB: 512 });
     cp.store.requestStop(t, 'UserInitiated', 'done');
     await stopped(cp, t);
     expect(cp.runtime.stops[0]!.timeoutMs).toBe(Math.max(cp.clock.scaledMs(30), STOP_TIMEOUT_FLOOR_MS));

@@ -29,16 +29,23 @@ export const START_TIMEOUT_FLOOR_MS = 500;
 /** The exit code the ECS agent gives a container it stops because its dependencies can never be resolved. */
 export const DEPENDENCY_STOP_EXIT_CODE = 143;
 
+/** A container's reason, and its task's stoppedReason, when the kernel killed it over its memory limit (ECS's words). */
+export const OUT_OF_MEMORY_REASON = 'OutOfMemoryError: Container killed due to memory usage';
+
 /**
  * The container definition's fields a runtime applies (ContainerSpec.definition), with
  * ContainerOverrides.command in place of `command` (the one of these fields RunTask can
  * override). For the harness's stub images, entryPoint, command, workingDirectory and user are
- * left out: they were written for the image the stub stands in for.
+ * left out: they were written for the image the stub stands in for. `memoryMiB`: the
+ * container's `memory` (its hard limit), else `taskMemory` (the task's size, MiB); a
+ * `memoryReservation` alone sets no limit.
  */
-export function containerDefinitionSpec(def: ContainerDefinition, overrideCommand: string[] | undefined, image: Pick<ImageConfig, 'stub'>): ContainerDefinitionSpec {
+export function containerDefinitionSpec(def: ContainerDefinition, overrideCommand: string[] | undefined, image: Pick<ImageConfig, 'stub'>, taskMemory?: string): ContainerDefinitionSpec {
   const spec: ContainerDefinitionSpec = {
     stopTimeout: Math.min(Math.max(def.stopTimeout ?? STOP_TIMEOUT_DEFAULT, 0), STOP_TIMEOUT_MAX),
   };
+  const memoryMiB = def.memory !== undefined && def.memory > 0 ? def.memory : Number(taskMemory);
+  if (Number.isFinite(memoryMiB) && memoryMiB > 0) spec.memoryMiB = memoryMiB;
   if (!image.stub) {
     if (def.entryPoint?.length) spec.entryPoint = [...def.entryPoint];
     const command = overrideCommand?.length ? overrideCommand : def.command;
@@ -228,7 +235,7 @@ export class TaskRunner {
         this.fail('TaskFailedToStart', msg(e), 'failed-to-start');
         return this.finish(false);
       }
-      const definition = containerDefinitionSpec(def, this.containerOverride(def.name!)?.command, image);
+      const definition = containerDefinitionSpec(def, this.containerOverride(def.name!)?.command, image, this.task.memory);
       prepared.push({ def, container, image, env, definition });
     }
     await this.step(LIFECYCLE_SECONDS.pull);
@@ -567,13 +574,14 @@ export class TaskRunner {
     rc.checker?.stop();
     rc.container.lastStatus = 'STOPPED';
     rc.container.exitCode = exit.exitCode ?? (exit.signal === 'SIGKILL' ? 137 : exit.signal === 'SIGTERM' ? 143 : undefined);
+    if (exit.oomKilled) rc.container.reason = OUT_OF_MEMORY_REASON;
     this.containerEvent(rc.container);
     // a non-essential container may exit (an init container's COMPLETE/SUCCESS): containers waiting on it may start
     this.kick();
     if (this.stopWanted()) return;
     if (rc.def.essential !== false) {
       this.outcome = 'essential-exit';
-      this.store.requestStop(this.state, 'EssentialContainerExited', 'Essential container in task exited');
+      this.store.requestStop(this.state, 'EssentialContainerExited', exit.oomKilled ? OUT_OF_MEMORY_REASON : 'Essential container in task exited');
     }
   }
 

@@ -52,11 +52,11 @@ export class FakeRuntime implements TaskRuntime {
     c.healthy = healthy;
   }
 
-  /** The container's process exits on its own with `exitCode`. */
-  exit(taskId: string, containerName: string, exitCode: number): void {
+  /** The container's process exits on its own with `exitCode` (oomKilled: the kernel killed it over its memory limit). */
+  exit(taskId: string, containerName: string, exitCode: number, opts: { oomKilled?: boolean } = {}): void {
     const c = this.running.get(`${taskId}/${containerName}`);
     if (!c) throw new Error(`fake runtime: ${taskId}/${containerName} is not running`);
-    c.exit({ exitCode, signal: null });
+    c.exit({ exitCode, signal: null, ...(opts.oomKilled ? { oomKilled: true } : {}) });
   }
 
   async exec(handle: ContainerHandle): Promise<ExecResult> {

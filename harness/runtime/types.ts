@@ -78,6 +78,12 @@ export interface ContainerDefinitionSpec {
   capabilities?: { add?: string[]; drop?: string[] };
   /** dockerLabels (the harness's own labels win) */
   dockerLabels?: Record<string, string>;
+  /**
+   * the hard memory limit (MiB) the container is killed above: the container definition's
+   * `memory`, else the task's `memory` (Fargate's task size); absent: no limit. A
+   * `memoryReservation` alone sets none (as on ECS). The docker runtime applies it (no swap).
+   */
+  memoryMiB?: number;
 }
 
 export interface ContainerSpec {
@@ -117,6 +123,8 @@ export interface ContainerSpec {
 export interface ContainerExit {
   exitCode: number | null;
   signal: string | null;
+  /** the kernel killed it for exceeding its memory limit (the engine's State.OOMKilled); absent: it was not, or the runtime cannot tell */
+  oomKilled?: boolean;
 }
 
 export interface ContainerHandle {

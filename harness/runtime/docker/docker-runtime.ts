@@ -147,6 +147,12 @@ class TaskContainer extends GenericContainer {
     if (d?.initProcessEnabled) this.hostConfig.Init = true;
     if (d?.capabilities?.add?.length) this.hostConfig.CapAdd = [...d.capabilities.add];
     if (d?.capabilities?.drop?.length) this.hostConfig.CapDrop = [...d.capabilities.drop];
+    const memory = dockerMemoryBytes(d?.memoryMiB);
+    if (memory !== undefined) {
+      // a hard limit and no swap beyond it: above it the kernel kills the container (State.OOMKilled)
+      this.hostConfig.Memory = memory;
+      this.hostConfig.MemorySwap = memory;
+    }
     return this;
   }
   /** the harness's files as read-only bind mounts (a read-only root takes no copies) */
@@ -157,6 +163,20 @@ class TaskContainer extends GenericContainer {
   protected override async containerCreated(containerId: string): Promise<void> {
     await this.beforeStart(containerId);
   }
+}
+
+/** The engine refuses a memory limit below 6 MiB (as ECS refuses a container `memory` below it). */
+export const ENGINE_MIN_MEMORY_MIB = 6;
+
+/**
+ * ContainerDefinitionSpec.memoryMiB → HostConfig.Memory (bytes), at least the engine's minimum;
+ * undefined (no limit) when there is none. On Fargate the task size is one cgroup limit shared by
+ * all the task's containers; when the task runner passes the task's memory here, each container
+ * gets it on its own (a simplification: two containers of one task can together use more).
+ */
+export function dockerMemoryBytes(memoryMiB: number | undefined): number | undefined {
+  if (memoryMiB === undefined || !Number.isFinite(memoryMiB) || memoryMiB <= 0) return undefined;
+  return Math.max(Math.floor(memoryMiB), ENGINE_MIN_MEMORY_MIB) * 1024 * 1024;
 }
 
 /** Fargate's nofile limit when the task definition sets none (soft and hard 65535). */
@@ -448,9 +468,15 @@ export class DockerRuntime implements TaskRuntime {
         code = 137;
       }
       await Promise.race([attached?.ended, new Promise((r) => setTimeout(r, LOG_DRAIN_MS).unref())]);
+      // whether the kernel killed it over its memory limit: the engine says so until it is removed
+      const oomKilled = await docker
+        .getContainer(id)
+        .inspect()
+        .then((i) => i.State?.OOMKilled === true, () => false);
       await docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
       release();
-      return exitOf(code, container?.killedByUs ?? false);
+      const exit = exitOf(code, container?.killedByUs ?? false);
+      return oomKilled ? { ...exit, oomKilled: true } : exit;
     })();
     const handle = new DockerContainer(spec.taskId, spec.containerName, spec.ip, id, exited);
     const stopSignal = (info.Config as { StopSignal?: string } | undefined)?.StopSignal;
