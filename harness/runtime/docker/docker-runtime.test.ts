@@ -345,12 +345,20 @@ if (skipReason) {
         await docker(['image', 'rm', byDigest]).catch(() => undefined);
         expect((await docker(['image', 'ls', '-q', byDigest.split('@')[0]!])).stdout.trim()).toBe(''); // the engine no longer has it by that name
         const t0 = Date.now();
-        const c = await run(def({ command: ['pulled'] }), { image: { cmd: [], env: {}, pull: { ref: byDigest, platform: 'linux/arm64', credentials } } });
-        console.log(`docker runtime: pulled ${byDigest} and started it in ${Date.now() - t0} ms`);
-        expect(c.lines).toContain('argv: pulled');
-        expect(c.lines).toContain('cwd=/srv uid=65534 gid=65534');
-        expect(asked).toBe(2);
-        await rt.stop(c.h, 500, 'SIGKILL');
+        // a runtime of its own: closing it is part of the case
+        const pulling = new DockerRuntime({ runId: `${OWN}-pull`, network: fabric!.networkName, timeScale: 0.05 });
+        try {
+          const c = await run(def({ command: ['pulled'] }), { image: { cmd: [], env: {}, pull: { ref: byDigest, platform: 'linux/arm64', credentials } }, runtime: pulling });
+          console.log(`docker runtime: pulled ${byDigest} and started it in ${Date.now() - t0} ms`);
+          expect(c.lines).toContain('argv: pulled');
+          expect(c.lines).toContain('cwd=/srv uid=65534 gid=65534');
+          expect(asked).toBe(2);
+          expect((await docker(['image', 'ls', '-q', '--digests', byDigest.split('@')[0]!])).stdout.trim()).not.toBe('');
+        } finally {
+          await pulling.close();
+        }
+        // teardown removes what the run pulled from its registry
+        expect((await docker(['image', 'ls', '-q', byDigest.split('@')[0]!])).stdout.trim()).toBe('');
       } finally {
         reg.kill('SIGTERM');
         // the pushed tag and what the runtime pulled (by digest)

@@ -352,6 +352,8 @@ export class DockerRuntime implements TaskRuntime {
   private readonly sandboxRemovals = new Map<string, Promise<unknown>>();
   /** pulls in flight, per ref (two tasks of one service pull once) */
   private readonly pulls = new Map<string, Promise<void>>();
+  /** the registry refs (`<ECR host>/<repo>@<digest>`) this run's tasks used: removed from the engine at close */
+  private readonly registryRefs = new Set<string>();
   /** where the harness's files for read-only containers are written (created when first needed) */
   private filesDir?: string;
   private closed = false;
@@ -503,6 +505,7 @@ export class DockerRuntime implements TaskRuntime {
   private async localImage(docker: Dockerode, config: ImageConfig): Promise<{ image: string; info: Dockerode.ImageInspectInfo }> {
     const image = config.pull?.ref ?? config.dockerImage;
     if (!image) throw new Error('CannotPullContainerError: the image has no local Docker image in this harness (ImageConfig.dockerImage)');
+    if (config.pull) this.registryRefs.add(image);
     const inspect = () => docker.getImage(image).inspect();
     try {
       return { image, info: await inspect() };
@@ -735,6 +738,13 @@ export class DockerRuntime implements TaskRuntime {
     // anything of this run the engine still has (sandboxes, a start that raced close)
     await removeRunContainers(this.runId).catch(() => undefined);
     if (this.filesDir) fs.rmSync(this.filesDir, { recursive: true, force: true });
+    // what the run pulled from its registry: only that reference goes (an image the user also
+    // tagged locally keeps its tag; layers shared with other images stay, so the next pull is
+    // a manifest and a config)
+    if (this.registryRefs.size) {
+      const docker = await this.client();
+      await Promise.all([...this.registryRefs].map((ref) => docker.getImage(ref).remove().catch(() => undefined)));
+    }
   }
 
   private own(handle: ContainerHandle): DockerContainer {
