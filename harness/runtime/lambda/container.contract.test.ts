@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { dockerModeAvailable } from '../docker/select.ts';
 import { LABEL_RUN_ID } from '../docker/docker-runtime.ts';
 import { createLambdaRuntime } from './index.ts';
 import type { FunctionSpec, LambdaRuntime } from './types.ts';
+import { TEST_ACCOUNT as ACCOUNT, TEST_REGION as REGION, writeFunction } from './testing.ts';
 
 /**
  * Docker mode's Lambda environments against the engine: a Node function runs in a container of
@@ -21,8 +22,6 @@ const avail = await dockerModeAvailable();
 if (!avail.ok) console.log(`Lambda container tests SKIPPED: docker mode unavailable (${avail.reason})`);
 
 const RUN = `lc${randomBytes(4).toString('hex')}`;
-const REGION = 'eu-west-1';
-const ACCOUNT = '123456789012';
 const base = mkdtempSync(path.join(tmpdir(), 'lambda-container-test-'));
 const lines: { group: string; message: string }[] = [];
 const edgeTargets: string[] = [];
@@ -30,29 +29,7 @@ let edge: http.Server;
 let rt: LambdaRuntime;
 const containersOfRun = () => execFileSync('docker', ['ps', '-aq', '--filter', `label=${LABEL_RUN_ID}=${RUN}`], { encoding: 'utf8' }).trim();
 
-function fn(name: string, files: Record<string, string>, over: Partial<FunctionSpec> = {}): FunctionSpec {
-  const codeDir = path.join(base, 'code', name);
-  for (const [f, text] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(codeDir, f)), { recursive: true });
-    writeFileSync(path.join(codeDir, f), text);
-  }
-  return {
-    functionName: name,
-    functionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`,
-    version: '$LATEST',
-    runtime: 'nodejs20.x',
-    handler: 'index.handler',
-    architecture: 'arm64',
-    memorySize: 256,
-    timeout: 10,
-    environment: {},
-    codeDir,
-    codeSha256: randomBytes(32).toString('base64'),
-    logGroup: `/aws/lambda/${name}`,
-    role: `arn:aws:iam::${ACCOUNT}:role/${name}-role`,
-    ...over,
-  };
-}
+const fn = (name: string, files: Record<string, string>, over: Partial<FunctionSpec> = {}) => writeFunction(base, name, files, { architecture: 'arm64', ...over });
 
 const invoke = (spec: FunctionSpec, event: unknown = {}) =>
   rt.invoke(spec, Buffer.from(JSON.stringify(event)), { requestId: randomBytes(8).toString('hex') }).then((o) => ({ ...o, json: JSON.parse(o.payload.toString('utf8') || 'null') }));

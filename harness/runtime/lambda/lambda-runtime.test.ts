@@ -8,10 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLeftoverProcesses } from '../process/leftovers.ts';
 import { createLambdaRuntime } from './index.ts';
 import type { FunctionSpec, LambdaRuntime } from './types.ts';
+import { TEST_ACCOUNT, TEST_REGION, writeFunction } from './testing.ts';
 
 const RUN = `lt-${randomBytes(4).toString('hex')}`;
-const REGION = 'eu-west-1';
-const ACCOUNT = '123456789012';
+const REGION = TEST_REGION;
+const ACCOUNT = TEST_ACCOUNT;
 const base = mkdtempSync(path.join(tmpdir(), 'lambda-runtime-test-'));
 const runDir = path.join(base, 'run');
 
@@ -61,30 +62,7 @@ afterAll(async () => {
 
 let n = 0;
 /** a function whose code dir holds exactly `files` */
-function fn(files: Record<string, string>, over: Partial<FunctionSpec> = {}): FunctionSpec {
-  const name = `fn${++n}`;
-  const codeDir = path.join(base, 'code', name);
-  for (const [f, text] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(codeDir, f)), { recursive: true });
-    writeFileSync(path.join(codeDir, f), text);
-  }
-  return {
-    functionName: name,
-    functionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`,
-    version: '$LATEST',
-    runtime: 'nodejs20.x',
-    handler: 'index.handler',
-    architecture: 'x86_64',
-    memorySize: 256,
-    timeout: 10,
-    environment: {},
-    codeDir,
-    codeSha256: randomBytes(32).toString('base64'),
-    logGroup: `/aws/lambda/${name}`,
-    role: `arn:aws:iam::${ACCOUNT}:role/${name}-role`,
-    ...over,
-  };
-}
+const fn = (files: Record<string, string>, over: Partial<FunctionSpec> = {}): FunctionSpec => writeFunction(base, `fn${++n}`, files, over);
 
 let req = 0;
 const rid = () => `0000${++req}-aaaa-bbbb-cccc-${randomBytes(6).toString('hex')}`;
