@@ -636,6 +636,11 @@ export class TaskRunner {
     }
     this.store.setTaskStatus(this.state, 'DEPROVISIONING');
     for (const c of this.task.containers ?? []) c.lastStatus = 'STOPPED';
+    try {
+      await this.deps.runtime.taskEnded?.(this.taskId);
+    } catch (e) {
+      this.deps.events.append('harness.error', { where: 'runtime.taskEnded', taskId: this.taskId, error: msg(e) });
+    }
     if (this.eni) {
       try {
         await this.deps.network.detach(this.taskId);

@@ -163,6 +163,12 @@ export interface TaskRuntime {
   exec(handle: ContainerHandle, command: string[], timeoutMs: number): Promise<ExecResult>;
   /** SIGTERM (or signal), then SIGKILL after timeoutMs; resolves when exited */
   stop(handle: ContainerHandle, timeoutMs: number, signal?: NodeJS.Signals): Promise<ContainerExit>;
+  /**
+   * the task is over: every container of it has stopped and none will start. A runtime that
+   * keeps something per task for as long as the task lives (docker mode's network sandbox, which
+   * outlives an init container that exited before the app started) lets go of it here.
+   */
+  taskEnded?(taskId: string): Promise<void>;
   /** stops everything this runtime started */
   close(): Promise<void>;
 }

@@ -309,6 +309,25 @@ if (skipReason) {
       await Promise.all([rt.stop(web.h, 500, 'SIGKILL'), rt.stop(side.h, 500, 'SIGKILL')]);
     });
 
+    it("an init container that exits before the app starts leaves the task's sandbox to the app; taskEnded removes it", async () => {
+      const taskId = `init${randomBytes(10).toString('hex')}`;
+      const ip = ipFor(181);
+      const sandboxes = async () =>
+        (await docker(['ps', '-aq', '--filter', `label=dev.escher-harness.task-id=${taskId}`, '--filter', 'label=dev.escher-harness.role=sandbox'])).stdout.trim().split('\n').filter(Boolean);
+      const init = await run(def({ entryPoint: ['/bin/sh', '-c', 'echo init done'] }), { taskId, ip, name: 'init', until: /init done/ });
+      expect((await init.h.exited).exitCode).toBe(0);
+      const first = await sandboxes();
+      expect(first).toHaveLength(1);
+      const app = await run(def(), { taskId, ip, name: 'app' });
+      expect(app.lines).toContain('ready');
+      expect(await sandboxes()).toEqual(first);
+      await rt.stop(app.h, 500, 'SIGKILL');
+      // the task is not over until the task runner says so: its address stays
+      expect(await sandboxes()).toEqual(first);
+      await rt.taskEnded(taskId);
+      expect(await sandboxes()).toEqual([]);
+    });
+
     it('a registry image is pulled with its credentials when the engine lacks it; a failed pull is CannotPullContainerError with the engine\'s words', async () => {
       const port = await freePort();
       let asked = 0;

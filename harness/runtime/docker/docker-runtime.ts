@@ -529,11 +529,16 @@ export class DockerRuntime implements TaskRuntime {
     }
   }
 
-  /** The task's sandbox (created with its first container), counted per container that uses it. */
+  /**
+   * The task's sandbox (created with its first container), counted per container that uses it
+   * and once for the task itself, so it lives from the task's first container to taskEnded: an
+   * init container that exits before the app starts (dependsOn COMPLETE/SUCCESS) leaves the
+   * task's address, namespace and security groups in place for it.
+   */
   private async acquireSandbox(docker: Dockerode, spec: ContainerSpec): Promise<string> {
     let sb = this.sandboxes.get(spec.taskId);
     if (!sb) {
-      const created: Sandbox = { users: 0, ready: this.createSandbox(docker, spec) };
+      const created: Sandbox = { users: 1, ready: this.createSandbox(docker, spec) };
       sb = created;
       this.sandboxes.set(spec.taskId, created);
       created.ready.catch(() => {
@@ -549,7 +554,14 @@ export class DockerRuntime implements TaskRuntime {
     }
   }
 
-  /** One container of the task is gone: the last one takes the sandbox (and so the address) with it. */
+  /** The task is over (task runner): its hold on the sandbox goes; with no container left, the sandbox too. */
+  async taskEnded(taskId: string): Promise<void> {
+    if (!this.sandboxes.has(taskId)) return;
+    this.releaseSandbox(await this.client(), taskId);
+    await this.sandboxRemovals.get(taskId);
+  }
+
+  /** One user of the task's sandbox is gone (a container, or the task itself): the last one takes the sandbox (and so the address) with it. */
   private releaseSandbox(docker: Dockerode, taskId: string): void {
     const sb = this.sandboxes.get(taskId);
     if (!sb || --sb.users > 0) return;
@@ -733,6 +745,11 @@ export class DockerRuntime implements TaskRuntime {
     this.closed = true;
     const grace = this.opts.closeGraceMs ?? 1000;
     await Promise.all([...this.containers].map((c) => this.stop(c, grace)));
+    // the tasks' own holds on their sandboxes (taskEnded never came for a task cut short)
+    if (this.sandboxes.size) {
+      const docker = await this.client();
+      for (const taskId of [...this.sandboxes.keys()]) this.releaseSandbox(docker, taskId);
+    }
     await Promise.all([...this.sandboxRemovals.values()]);
     liveRuntimes.delete(this);
     // anything of this run the engine still has (sandboxes, a start that raced close)
