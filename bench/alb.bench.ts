@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,16 +11,10 @@ import { decodeJwt, verifyJwt } from '../harness/aws/cognito/jwt.ts';
 import { IdpServer } from '../harness/edge/idp-server.ts';
 import { AlbFront } from '../harness/edge/alb.ts';
 import { median, percentile, type BenchResult } from './types.ts';
+import { freePort } from '../harness/free-port.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 /** Sequential requests on one keep-alive connection: per-request latency in ms. */
 async function latencies(pool: Pool, pathName: string, headers: Record<string, string>, n: number): Promise<number[]> {

@@ -16,8 +16,8 @@
  *                      unset`) for each name in STUB_ECHO_ENV (comma-separated)
  * Health checks use curl, so the runtime's containers need a shell and curl.
  */
+import { freePort } from '../free-port.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerExit, ContainerSpec, ImageConfig, TaskRuntime } from './types.ts';
 
@@ -79,14 +79,6 @@ function collectLogs(): Logs & { onLog: ContainerSpec['onLog'] } {
   };
 }
 
-/** A port free on this host right now (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** GET with a per-attempt timeout; rejects on connection errors. */
 async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: any }> {
@@ -360,3 +352,5 @@ export function describeTaskRuntimeContract(
     });
   });
 }
+
+export { freePort };

@@ -16,8 +16,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
+import { freePort } from '../../free-port.ts';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { pidAlive } from '../../pid.ts';
@@ -243,16 +243,6 @@ export async function startEcrRegistry(o: StartEcrRegistryOptions): Promise<Star
 
 // ------------------------------------------------------------------ the registry process
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function registryConfig(storageDir: string, port: number): string {
   // YAML by hand: a handful of scalar keys (JSON strings are valid YAML scalars)
