@@ -6,7 +6,7 @@ import { parseJsonBody, serializeJson, jsonErrorBody } from './protocol/json.ts'
 import { parseFormBody, queryResponse, queryError, ec2Response, ec2Error } from './protocol/query.ts';
 import { parseCredentialScope } from './protocol/sigv4.ts';
 import type { EventSink, RequestContext, ServiceProvider } from './protocol/types.ts';
-import { matchRoute, restErrorBody, restRequest, type RestJsonProvider, type RestResponse } from './protocol/rest.ts';
+import { matchRoute, restErrorBody, restRequest, servesPath, type RestJsonProvider, type RestResponse } from './protocol/rest.ts';
 
 export interface AwsEdgeOptions {
   host?: string;
@@ -29,8 +29,11 @@ export class AwsEdge {
   private readonly byTarget = new Map<string, ServiceProvider>();
   private readonly bySigningName = new Map<string, ServiceProvider>();
   private readonly queryProviders: ServiceProvider[] = [];
-  /** restJson1 services (Lambda, API Gateway v2), by SigV4 signing name */
-  private readonly restBySigningName = new Map<string, RestJsonProvider>();
+  /**
+   * restJson1 services (Lambda, API Gateway v1 and v2), by SigV4 signing name; several share one
+   * (`apigateway`: REST APIs at /restapis…, HTTP APIs at /v2/…) and the path picks
+   */
+  private readonly restBySigningName = new Map<string, RestJsonProvider[]>();
   url = '';
 
   constructor(private readonly opts: AwsEdgeOptions) {
@@ -39,7 +42,7 @@ export class AwsEdge {
 
   register(p: ServiceProvider | RestJsonProvider): void {
     if (p.protocol === 'rest-json') {
-      for (const n of [p.serviceName, ...(p.signingNames ?? [])]) this.restBySigningName.set(n, p);
+      for (const n of new Set([p.serviceName, ...(p.signingNames ?? [])])) this.restBySigningName.set(n, [...(this.restBySigningName.get(n) ?? []).filter((x) => x !== p), p]);
       return;
     }
     if (p.targetPrefix) this.byTarget.set(p.targetPrefix, p);
@@ -85,13 +88,14 @@ export class AwsEdge {
 
     if (req.method === 'GET' && (req.url === '/_harness/health' || req.url === '/health')) {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 'running', services: [...new Set([...this.bySigningName.values(), ...this.restBySigningName.values()])].map((p) => p.serviceName) }));
+      res.end(JSON.stringify({ status: 'running', services: [...new Set([...this.bySigningName.values(), ...[...this.restBySigningName.values()].flat()])].map((p) => p.serviceName) }));
       return;
     }
 
     const scope = parseCredentialScope(req.headers.authorization, req.url);
     const target = header(req, 'x-amz-target');
-    const rest = !target && scope ? this.restBySigningName.get(scope.service) : undefined;
+    const rests = !target && scope ? this.restBySigningName.get(scope.service) : undefined;
+    const rest = rests && (rests.length === 1 ? rests[0] : (rests.find((p) => servesPath(p, (req.url ?? '/').split('?')[0]!)) ?? rests[0]));
     if (rest) return this.handleRest(rest, req, res, raw, scope!.region, requestId, started);
     let provider: ServiceProvider | undefined;
     let operation = '';

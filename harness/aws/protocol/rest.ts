@@ -108,6 +108,11 @@ export function matchRoute(p: RestJsonProvider, method: string, rawPath: string)
   throw new AwsError('UnknownOperationException', `No ${p.serviceName} operation is served at ${method} ${rawPath}.`, 404);
 }
 
+/** Whether some route of the provider is served at this path (any method). */
+export function servesPath(p: RestJsonProvider, rawPath: string): boolean {
+  return compile(p.routes).some((c) => c.re.test(rawPath));
+}
+
 function safeDecode(s: string): string {
   try {
     return decodeURIComponent(s);
