@@ -194,7 +194,8 @@ export function eventV1(req: GatewayRequest, ctx: GatewayContext): Record<string
   };
 }
 
-function safeDecodePath(p: string): string {
+/** A path with each segment percent-decoded (a malformed escape stays as sent). */
+export function safeDecodePath(p: string): string {
   return p
     .split('/')
     .map((s) => {

@@ -10,6 +10,9 @@ import { generateSelfSignedCert, type TlsMaterial } from '../tls.ts';
 import type { JwtAuthorizer } from './authorizer.ts';
 import { eventV1, eventV2, MalformedResponse, responseV1, responseV2, type GatewayContext, type GatewayRequest, type GatewayResponse } from './mapping.ts';
 import { apiOfRequest, selectRoute, stageOfPath } from './routing.ts';
+import { forwardedHeaders } from './forwarded.ts';
+import type { RestApiLookup } from '../../aws/apigateway/types.ts';
+import type { RestApiHandler } from '../rest-api/handler.ts';
 
 /** HTTP APIs take request payloads up to 10 MB. */
 const MAX_PAYLOAD = 10 * 1024 * 1024;
@@ -30,6 +33,8 @@ export interface HttpApiServerOptions {
   log?: (line: string) => void;
   /** the least real time an integration gets (default: its TimeoutInMillis, in real milliseconds) */
   minTimeoutMs?: number;
+  /** REST APIs (v1) share the execute-api endpoint: a request for one of theirs goes to this handler */
+  rest?: { lookup: RestApiLookup; handler: RestApiHandler };
 }
 
 interface Outcome {
@@ -120,6 +125,11 @@ export class HttpApiServer {
         ...o,
         latencyMs: Date.now() - started,
       });
+    const rest = this.opts.rest;
+    if (target && rest?.lookup.isRestApi(target.apiId)) {
+      const sourceIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+      return rest.handler.handle(req, res, target, { requestId: randomUUID(), started, tls: !!this.tls, sourceIp });
+    }
     const api = target && store.find(target.apiId);
     if (!target || !api || api.protocolType !== 'HTTP') {
       req.resume();
@@ -193,7 +203,7 @@ export class HttpApiServer {
       method,
       rawPath: target.rawPath,
       rawQueryString,
-      headers: gatewayHeaders(req, domainName, sourceIp, !!this.tls, body.length),
+      headers: forwardedHeaders(req, domainName, sourceIp, !!this.tls, { bodyLength: body.length }),
       body,
       sourceIp,
       protocol: `HTTP/${req.httpVersion}`,
@@ -286,31 +296,6 @@ function randomRequestId(): string {
   return randomBytes(10).toString('base64');
 }
 
-/**
- * The request's headers as the integration sees them: the client's, with Host the API's domain
- * name and the gateway's X-Forwarded-For/-Port/-Proto and X-Amzn-Trace-Id.
- */
-function gatewayHeaders(req: http.IncomingMessage, domainName: string, sourceIp: string, tls: boolean, bodyLength: number): [string, string][] {
-  const out: [string, string][] = [];
-  let forwardedFor: string | undefined;
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const k = req.rawHeaders[i]!;
-    const lk = k.toLowerCase();
-    if (lk === 'host' || lk === 'x-forwarded-port' || lk === 'x-forwarded-proto' || lk === 'x-amzn-trace-id' || lk === 'connection' || lk === 'transfer-encoding' || lk === 'content-length') continue;
-    if (lk === 'x-forwarded-for') {
-      forwardedFor = forwardedFor ? `${forwardedFor}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1];
-      continue;
-    }
-    out.push([k, req.rawHeaders[i + 1]!]);
-  }
-  if (bodyLength) out.push(['content-length', String(bodyLength)]);
-  out.push(['host', domainName]);
-  out.push(['x-amzn-trace-id', `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)}`]);
-  out.push(['x-forwarded-for', forwardedFor ? `${forwardedFor}, ${sourceIp}` : sourceIp]);
-  out.push(['x-forwarded-port', tls ? '443' : '80']);
-  out.push(['x-forwarded-proto', tls ? 'https' : 'http']);
-  return out;
-}
 
 /**
  * The execute-api ARN API Gateway invokes a function from (the Lambda permission's SourceArn):

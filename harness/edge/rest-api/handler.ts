@@ -1,3 +1,4 @@
+import { forwardedHeaders } from '../http-api/forwarded.ts';
 import type http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
@@ -7,7 +8,7 @@ import { compareSpecificity, matchRoutePath, parseRouteKey, type ParsedRouteKey 
 import { decodeJwt, JwtError, verifyJwt } from '../../aws/cognito/jwt.ts';
 import { readBody } from '../../http-body.ts';
 import { claimStrings, type JwksDocument } from '../http-api/authorizer.ts';
-import { eventV1, MalformedResponse, responseV1, type GatewayResponse } from '../http-api/mapping.ts';
+import { eventV1, MalformedResponse, responseV1, type GatewayResponse, safeDecodePath } from '../http-api/mapping.ts';
 
 /**
  * The execute-api data plane of API Gateway REST APIs (v1), for one request the HTTP API endpoint
@@ -334,39 +335,7 @@ export function restExecuteApiArn(region: string, account: string, apiId: string
  * The request's headers as the integration sees them: the client's, with Host the API's domain
  * name and the gateway's X-Amzn-Trace-Id and X-Forwarded-For/-Port/-Proto.
  */
-function restHeaders(req: http.IncomingMessage, domainName: string, sourceIp: string, tls: boolean): [string, string][] {
-  const out: [string, string][] = [];
-  let forwardedFor: string | undefined;
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const k = req.rawHeaders[i]!;
-    const lk = k.toLowerCase();
-    if (lk === 'host' || lk === 'x-forwarded-port' || lk === 'x-forwarded-proto' || lk === 'x-amzn-trace-id' || lk === 'connection' || lk === 'transfer-encoding') continue;
-    if (lk === 'x-forwarded-for') {
-      forwardedFor = forwardedFor ? `${forwardedFor}, ${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1];
-      continue;
-    }
-    out.push([k, req.rawHeaders[i + 1]!]);
-  }
-  out.push(['Host', domainName]);
-  out.push(['X-Amzn-Trace-Id', `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)}`]);
-  out.push(['X-Forwarded-For', forwardedFor ? `${forwardedFor}, ${sourceIp}` : sourceIp]);
-  out.push(['X-Forwarded-Port', tls ? '443' : '80']);
-  out.push(['X-Forwarded-Proto', tls ? 'https' : 'http']);
-  return out;
-}
 
-function decodePath(p: string): string {
-  return p
-    .split('/')
-    .map((s) => {
-      try {
-        return decodeURIComponent(s);
-      } catch {
-        return s;
-      }
-    })
-    .join('/');
-}
 
 /**
  * The REST API Lambda proxy event: payload 1.0's shape (mapping.ts's eventV1, which is modelled
@@ -397,7 +366,7 @@ function restProxyEvent(a: {
       method,
       rawPath: a.rawPath,
       rawQueryString: a.rawQuery,
-      headers: restHeaders(a.req, domainName, a.meta.sourceIp, a.meta.tls),
+      headers: forwardedHeaders(a.req, domainName, a.meta.sourceIp, a.meta.tls, { canonicalNames: true }),
       body: a.body,
       sourceIp: a.meta.sourceIp,
       protocol: `HTTP/${a.req.httpVersion}`,
@@ -416,7 +385,7 @@ function restProxyEvent(a: {
     },
   );
   delete e.version;
-  e.path = decodePath(a.resourcePath);
+  e.path = safeDecodePath(a.resourcePath);
   const rc = e.requestContext as Record<string, unknown>;
   rc.resourceId = a.resource.id;
   rc.resourcePath = a.resource.path;

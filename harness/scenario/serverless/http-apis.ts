@@ -4,12 +4,17 @@ import { ApiGatewayV2Store } from '../../aws/apigatewayv2/store.ts';
 import { createApiGatewayV2Provider } from '../../aws/apigatewayv2/provider.ts';
 import { cognitoJwks, jwksOverHttp, JwtAuthorizer } from '../../edge/http-api/authorizer.ts';
 import { HttpApiServer } from '../../edge/http-api/server.ts';
+import { ApiGatewayRestStore } from '../../aws/apigateway/store.ts';
+import { createApiGatewayRestProvider } from '../../aws/apigateway/provider.ts';
+import { RestApiHandler } from '../../edge/rest-api/handler.ts';
 
 /** API Gateway caches an issuer's public keys for up to two hours. */
 const JWKS_CACHE_SECONDS = 2 * 60 * 60;
 
 export interface StartedHttpApis extends StartedPart {
   store: ApiGatewayV2Store;
+  /** REST APIs (v1): their control plane; the same endpoint serves them */
+  restStore: ApiGatewayRestStore;
   server: HttpApiServer;
 }
 
@@ -32,16 +37,29 @@ export async function startHttpApis(ctx: ServerlessContext, functions: FunctionI
     jwks: async (issuer) => fromCognito(issuer) ?? overHttp(issuer),
     cacheMs: ctx.clock.scaledMs(JWKS_CACHE_SECONDS),
   });
-  const server = new HttpApiServer({ store, functions, authorizer, clock: ctx.clock, certDir: path.join(ctx.runDir, 'http-api'), events: ctx.events, log: ctx.log });
+  // REST APIs (v1) on the same endpoint: COGNITO_USER_POOLS authorizers take the pools' keys as JWT authorizers do
+  const restStore = new ApiGatewayRestStore({ account: ctx.account, region: ctx.region, events: ctx.events });
+  const restHandler = new RestApiHandler({ lookup: restStore, functions, jwks: async (issuer) => fromCognito(issuer) ?? overHttp(issuer), clock: ctx.clock, events: ctx.events });
+  const server = new HttpApiServer({
+    store,
+    functions,
+    authorizer,
+    clock: ctx.clock,
+    certDir: path.join(ctx.runDir, 'http-api'),
+    events: ctx.events,
+    log: ctx.log,
+    rest: { lookup: restStore, handler: restHandler },
+  });
   const url = await server.start();
   const env: Record<string, string> = { HARNESS_HTTP_API_URL: url };
   if (server.certificateFile) env.HARNESS_HTTP_API_CA = server.certificateFile;
   return {
     store,
+    restStore,
     server,
-    providers: [createApiGatewayV2Provider(store)],
+    providers: [createApiGatewayV2Provider(store), createApiGatewayRestProvider(restStore)],
     env,
-    summary: `HTTP APIs: ${url} (Host: <apiId>.execute-api.${ctx.region}.amazonaws.com or path /_api/<apiId>)${server.tlsUnavailable ? ` — plain HTTP: ${server.tlsUnavailable}` : ''}`,
+    summary: `HTTP and REST APIs: ${url} (Host: <apiId>.execute-api.${ctx.region}.amazonaws.com or path /_api/<apiId>)${server.tlsUnavailable ? ` — plain HTTP: ${server.tlsUnavailable}` : ''}`,
     stop: () => server.stop(),
   };
 }
