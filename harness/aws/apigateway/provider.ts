@@ -1,6 +1,6 @@
-import { AwsError } from '../protocol/errors.ts';
 import type { RestJsonProvider, RestOperation, RestRequest, RestResponse, RestRoute } from '../protocol/rest.ts';
 import { Params } from '../protocol/validate.ts';
+import { offsetOfToken, offsetPage, payloadParams as params, strMap } from '../apigateway-common.ts';
 import { restErrors, type ApiGatewayRestStore, type PatchOperation, type StoredMethod } from './store.ts';
 import type { RestResource } from './types.ts';
 
@@ -55,25 +55,6 @@ const ok = (body: unknown, status = 200): RestResponse => ({ status, body });
 const created = (body: unknown): RestResponse => ok(body, 201);
 const empty = (status: 202 | 204): RestResponse => ({ status, body: '' });
 
-/** The payload as Params; malformed JSON is a BadRequestException here, as API Gateway answers. */
-function params(req: RestRequest): Params {
-  let body: Record<string, unknown>;
-  try {
-    body = req.json();
-  } catch (e) {
-    if (e instanceof AwsError) throw restErrors.badRequest(`Invalid request body: ${e.message}`);
-    throw e;
-  }
-  return new Params(body, V);
-}
-
-function strMap<T = string>(p: Params, name: string, type: 'string' | 'boolean' = 'string'): Record<string, T> | undefined {
-  const o = p.optObj<Record<string, unknown>>(name);
-  if (o === undefined) return undefined;
-  for (const [k, v] of Object.entries(o)) if (typeof v !== type) throw restErrors.badRequest(`${name}.${k} must be a ${type}`);
-  return o as Record<string, T>;
-}
-
 function patchOps(req: RestRequest): PatchOperation[] {
   const list = params(req).optList<Record<string, unknown>>('patchOperations') ?? [];
   return list.map((raw) => {
@@ -88,20 +69,14 @@ function patchOps(req: RestRequest): PatchOperation[] {
 /** limit / position paging (position is an opaque offset); the CLI follows `position`. */
 function page<T>(req: RestRequest, items: T[]): { item: T[]; position?: string } {
   const limitRaw = req.query.get('limit');
-  const posRaw = req.query.get('position');
-  let start = 0;
-  if (posRaw !== null) {
-    const m = /^o(\d+)$/.exec(Buffer.from(posRaw, 'base64url').toString('utf8'));
-    if (!m) throw restErrors.badRequest('Invalid position parameter');
-    start = Number(m[1]);
-  }
+  const start = offsetOfToken(req.query.get('position'), 'Invalid position parameter');
   let max = items.length;
   if (limitRaw !== null) {
     if (!/^\d+$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > 500) throw restErrors.badRequest('1 validation error detected: Value at \'limit\' failed to satisfy constraint: Member must have value between 1 and 500');
     max = Number(limitRaw);
   }
-  const next = start + max < items.length ? Buffer.from(`o${start + max}`).toString('base64url') : undefined;
-  return { item: items.slice(start, start + max), ...(next ? { position: next } : {}) };
+  const { slice, next } = offsetPage(items, start, max);
+  return { item: slice, ...(next ? { position: next } : {}) };
 }
 
 /** A method as the model's Method shape: its integration under `methodIntegration`. */

@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { thrownBy as code } from '../apigateway-testing.ts';
 import { ApiGatewayRestStore } from './store.ts';
 
 const ACCOUNT = '123456789012';
@@ -19,15 +20,6 @@ function lambdaGet(store: ApiGatewayRestStore, apiId: string, resourceId: string
   store.putMethod(apiId, resourceId, method, { authorizationType: 'NONE' });
   store.putIntegration(apiId, resourceId, method, { type: 'AWS_PROXY', httpMethod: 'POST', uri: URI });
 }
-
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    return `${(e as { code?: string }).code} ${(e as { statusCode?: number }).statusCode}: ${(e as Error).message}`;
-  }
-  return 'no error';
-};
 
 describe('REST APIs', () => {
   it('creates an API with a root resource and AWS-shaped ids and defaults', () => {

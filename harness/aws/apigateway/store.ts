@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { AwsError } from '../protocol/errors.ts';
-import type { EventSink } from '../protocol/types.ts';
+import { apigatewayErrors, ApiGatewayStoreBase, freshId, randomId, type ApiGatewayStoreDeps } from '../apigateway-common.ts';
 import type { RestApiLookup, RestAuthorizationType, RestAuthorizer, RestDeploymentSnapshot, RestIntegration, RestMethod, RestResource, ServedRestStage } from './types.ts';
 
 /*
@@ -85,29 +83,9 @@ interface ApiState {
   stages: Map<string, RestStage>;
 }
 
-export interface ApiGatewayRestStoreDeps {
-  account: string;
-  region: string;
-  events?: EventSink;
-  now?: () => Date;
-}
+export type ApiGatewayRestStoreDeps = ApiGatewayStoreDeps;
 
-export const restErrors = {
-  notFound: (message: string) => new AwsError('NotFoundException', message, 404),
-  conflict: (message: string) => new AwsError('ConflictException', message, 409),
-  badRequest: (message: string) => new AwsError('BadRequestException', message, 400),
-};
-
-const LOWER_ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
-function randomId(n: number): string {
-  return Array.from(randomBytes(n), (b) => LOWER_ALNUM[b % LOWER_ALNUM.length]).join('');
-}
-function freshId(n: number, taken: (id: string) => boolean): string {
-  let id: string;
-  do id = randomId(n);
-  while (taken(id));
-  return id;
-}
+export const restErrors = apigatewayErrors;
 
 const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'];
 const AUTH_TYPES: RestAuthorizationType[] = ['NONE', 'AWS_IAM', 'CUSTOM', 'COGNITO_USER_POOLS'];
@@ -195,22 +173,7 @@ function unsupportedPatch(op: PatchOperation): never {
   throw restErrors.badRequest(`Invalid patch path '${op.path}' specified for op '${op.op}'. Must be one of the supported paths.`);
 }
 
-export class ApiGatewayRestStore implements RestApiLookup {
-  private readonly apis = new Map<string, ApiState>();
-  private readonly now: () => Date;
-
-  constructor(private readonly deps: ApiGatewayRestStoreDeps) {
-    this.now = deps.now ?? (() => new Date());
-  }
-
-  get region(): string {
-    return this.deps.region;
-  }
-
-  get account(): string {
-    return this.deps.account;
-  }
-
+export class ApiGatewayRestStore extends ApiGatewayStoreBase<ApiState> implements RestApiLookup {
   // ------------------------------------------------------------------ RestApiLookup
 
   isRestApi(apiId: string): boolean {
@@ -229,17 +192,7 @@ export class ApiGatewayRestStore implements RestApiLookup {
     return { apiId, stageName, stageVariables: { ...stage.variables }, deployment: structuredClone(d.snapshot) };
   }
 
-  domainOf(apiId: string): string {
-    return `${apiId}.execute-api.${this.deps.region}.amazonaws.com`;
-  }
-
   // ------------------------------------------------------------------ REST APIs
-
-  private state(apiId: string): ApiState {
-    const s = this.apis.get(apiId);
-    if (!s) throw restErrors.notFound(`Invalid API identifier specified ${this.deps.account}:${apiId}`);
-    return s;
-  }
 
   createRestApi(input: CreateRestApiInput): RestApi {
     if (!input.name) throw restErrors.badRequest('Invalid REST API name specified: the name is required.');

@@ -1,6 +1,6 @@
-import { AwsError } from '../protocol/errors.ts';
 import type { RestJsonProvider, RestOperation, RestRequest, RestResponse, RestRoute } from '../protocol/rest.ts';
 import { Params } from '../protocol/validate.ts';
+import { offsetOfToken, offsetPage, payloadParams as params, strMap } from '../apigateway-common.ts';
 import { apigwErrors, type ApiGatewayV2Store, type AuthorizerInput, type CreateApiInput, type IntegrationInput, type RouteInput, type StageInput } from './store.ts';
 
 /*
@@ -61,43 +61,17 @@ const ok = (body: unknown, status = 200): RestResponse => ({ status, body: wire(
 const created = (body: unknown): RestResponse => ok(body, 201);
 const noContent = (): RestResponse => ({ status: 204, body: '' });
 
-/** The payload as Params; malformed JSON is a BadRequestException here, as API Gateway answers. */
-function params(req: RestRequest): Params {
-  let body: Record<string, unknown>;
-  try {
-    body = req.json();
-  } catch (e) {
-    if (e instanceof AwsError) throw apigwErrors.badRequest(`Invalid request body: ${e.message}`);
-    throw e;
-  }
-  return new Params(body, V);
-}
-
 /** maxResults / nextToken paging over a list (the token is an opaque offset). */
 function page<T>(req: RestRequest, items: T[]): { items: T[]; nextToken?: string } {
   const maxRaw = req.query.get('maxResults');
-  const tokenRaw = req.query.get('nextToken');
-  let start = 0;
-  if (tokenRaw !== null) {
-    const m = /^o(\d+)$/.exec(Buffer.from(tokenRaw, 'base64url').toString('utf8'));
-    if (!m) throw apigwErrors.badRequest('The nextToken is not valid.');
-    start = Number(m[1]);
-  }
+  const start = offsetOfToken(req.query.get('nextToken'), 'The nextToken is not valid.');
   let max = items.length;
   if (maxRaw !== null) {
     if (!/^\d+$/.test(maxRaw) || Number(maxRaw) < 1) throw apigwErrors.badRequest(`Invalid MaxResults specified: ${maxRaw}`);
     max = Number(maxRaw);
   }
-  const slice = items.slice(start, start + max);
-  const next = start + max < items.length ? Buffer.from(`o${start + max}`).toString('base64url') : undefined;
+  const { slice, next } = offsetPage(items, start, max);
   return { items: slice, ...(next ? { nextToken: next } : {}) };
-}
-
-function strMap(p: Params, name: string): Record<string, string> | undefined {
-  const o = p.optObj<Record<string, unknown>>(name);
-  if (o === undefined) return undefined;
-  for (const [k, v] of Object.entries(o)) if (typeof v !== 'string') throw apigwErrors.badRequest(`${name}.${k} must be a string`);
-  return o as Record<string, string>;
 }
 
 function apiInput(p: Params): Partial<CreateApiInput> {

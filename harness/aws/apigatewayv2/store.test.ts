@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { thrownBy as code } from '../apigateway-testing.ts';
 import { ApiGatewayV2Store, functionArnOfUri } from './store.ts';
 import { parseRouteKey } from './route-key.ts';
 
@@ -13,15 +14,6 @@ function setup() {
   const integ = store.createIntegration(api.apiId, { integrationType: 'AWS_PROXY', integrationUri: FN, payloadFormatVersion: '2.0' });
   return { store, events, api, integ, target: `integrations/${integ.integrationId}` };
 }
-
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    return `${(e as { code?: string }).code} ${(e as { statusCode?: number }).statusCode}: ${(e as Error).message}`;
-  }
-  return 'no error';
-};
 
 describe('route keys', () => {
   it('accepts AWS route key forms and names what is wrong with others', () => {

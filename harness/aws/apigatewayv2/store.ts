@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { AwsError } from '../protocol/errors.ts';
-import type { EventSink } from '../protocol/types.ts';
+import { apigatewayErrors, ApiGatewayStoreBase, freshId, type ApiGatewayStoreDeps } from '../apigateway-common.ts';
 import { parseRouteKey } from './route-key.ts';
 
 /*
@@ -126,23 +124,9 @@ interface ApiState {
   deployments: Map<string, { deployment: Deployment; config: DeployedConfig }>;
 }
 
-export interface ApiGatewayV2StoreDeps {
-  account: string;
-  region: string;
-  events?: EventSink;
-  now?: () => Date;
-}
+export type ApiGatewayV2StoreDeps = ApiGatewayStoreDeps;
 
-export const apigwErrors = {
-  notFound: (message: string) => new AwsError('NotFoundException', message, 404),
-  conflict: (message: string) => new AwsError('ConflictException', message, 409),
-  badRequest: (message: string) => new AwsError('BadRequestException', message, 400),
-};
-
-const LOWER_ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
-function randomId(n: number): string {
-  return Array.from(randomBytes(n), (b) => LOWER_ALNUM[b % LOWER_ALNUM.length]).join('');
-}
+export const apigwErrors = apigatewayErrors;
 
 const FUNCTION_ARN = /^arn:aws[\w-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(?::[A-Za-z0-9_$-]{1,128})?$/;
 const INVOCATION_URI = /^arn:aws[\w-]*:apigateway:[a-z0-9-]+:lambda:path\/2015-03-31\/functions\/(.+)\/invocations$/;
@@ -178,34 +162,8 @@ export type RouteInput = Partial<Omit<Route, 'routeId'>>;
 export type AuthorizerInput = Partial<Omit<Authorizer, 'authorizerId'>>;
 export type StageInput = Partial<Omit<Stage, 'createdDate' | 'lastUpdatedDate' | 'lastDeploymentStatusMessage'>>;
 
-export class ApiGatewayV2Store {
-  private readonly apis = new Map<string, ApiState>();
-  private readonly now: () => Date;
-
-  constructor(private readonly deps: ApiGatewayV2StoreDeps) {
-    this.now = deps.now ?? (() => new Date());
-  }
-
-  get region(): string {
-    return this.deps.region;
-  }
-
-  get account(): string {
-    return this.deps.account;
-  }
-
-  /** `<apiId>.execute-api.<region>.amazonaws.com` */
-  domainOf(apiId: string): string {
-    return `${apiId}.execute-api.${this.deps.region}.amazonaws.com`;
-  }
-
+export class ApiGatewayV2Store extends ApiGatewayStoreBase<ApiState> {
   // ------------------------------------------------------------------ APIs
-
-  private state(apiId: string): ApiState {
-    const s = this.apis.get(apiId);
-    if (!s) throw apigwErrors.notFound(`Invalid API identifier specified ${this.deps.account}:${apiId}`);
-    return s;
-  }
 
   /** The API, or undefined (the data plane's lookup; never throws). */
   find(apiId: string): HttpApi | undefined {
@@ -223,9 +181,7 @@ export class ApiGatewayV2Store {
     }
     if (input.description !== undefined && input.description.length > 1024) throw apigwErrors.badRequest('Description must be at most 1024 characters.');
     if (input.routeKey !== undefined && !input.target) throw apigwErrors.badRequest('RouteKey can be specified only with Target (quick create).');
-    let apiId: string;
-    do apiId = randomId(10);
-    while (this.apis.has(apiId));
+    const apiId = freshId(10, (x) => this.apis.has(x));
     const api: HttpApi = {
       apiId,
       name: input.name,
@@ -336,9 +292,7 @@ export class ApiGatewayV2Store {
       timeoutInMillis: input.timeoutInMillis ?? (s.api.protocolType === 'HTTP' ? 30000 : 29000),
     };
     this.checkIntegration(s.api, candidate);
-    let integrationId: string;
-    do integrationId = randomId(7);
-    while (s.integrations.has(integrationId));
+    const integrationId = freshId(7, (x) => s.integrations.has(x));
     const integration: Integration = {
       integrationId,
       integrationType: candidate.integrationType,
@@ -423,9 +377,7 @@ export class ApiGatewayV2Store {
     if (!input.routeKey) throw apigwErrors.badRequest('RouteKey is required.');
     const candidate = { ...input, routeKey: input.routeKey, authorizationType: input.authorizationType ?? 'NONE' };
     this.checkRoute(s, candidate);
-    let routeId: string;
-    do routeId = randomId(7);
-    while (s.routes.has(routeId));
+    const routeId = freshId(7, (x) => s.routes.has(x));
     const route: Route = {
       routeId,
       routeKey: candidate.routeKey,
@@ -502,9 +454,7 @@ export class ApiGatewayV2Store {
     if (!input.identitySource) throw apigwErrors.badRequest('IdentitySource is required.');
     const candidate = { ...input, authorizerType: input.authorizerType, name: input.name ?? '', identitySource: input.identitySource };
     this.checkAuthorizer(s, candidate);
-    let authorizerId: string;
-    do authorizerId = randomId(6);
-    while (s.authorizers.has(authorizerId));
+    const authorizerId = freshId(6, (x) => s.authorizers.has(x));
     const a: Authorizer = { authorizerId, ...stripUndefined(candidate) } as Authorizer;
     s.authorizers.set(authorizerId, a);
     this.changed(s);
@@ -650,9 +600,7 @@ export class ApiGatewayV2Store {
   }
 
   private deploy(s: ApiState, stage: Stage | undefined, auto: boolean, description?: string): Deployment {
-    let deploymentId: string;
-    do deploymentId = randomId(6);
-    while (s.deployments.has(deploymentId));
+    const deploymentId = freshId(6, (x) => s.deployments.has(x));
     const deployment: Deployment = { deploymentId, createdDate: this.now(), autoDeployed: auto, deploymentStatus: 'DEPLOYED', ...(description !== undefined ? { description } : {}) };
     s.deployments.set(deploymentId, { deployment, config: this.snapshot(s) });
     if (stage) this.point(s.api.apiId, stage, deploymentId);
