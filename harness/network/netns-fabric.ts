@@ -25,6 +25,7 @@
  * egress rules; stateful; everything else dropped). The root namespace's other addresses
  * (router 10.0.0.1 and the "internet" address) belong to no security group.
  */
+import { onProcessExit } from '../exit-hook.ts';
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -343,7 +344,7 @@ export class NetnsFabric implements TaskNetwork {
     liveFabrics.add(this);
     if (!exitHook) {
       exitHook = true;
-      process.on('exit', () => {
+      onProcessExit(() => {
         for (const f of liveFabrics) f.removeAllSync();
       });
     }

@@ -3,6 +3,7 @@
  * terminal, in its own process group, with its combined output streamed to a log file
  * and to a line callback. A non-zero exit is a result, not an exception.
  */
+import { onProcessExit } from '../exit-hook.ts';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -186,7 +187,7 @@ export function scriptEnvironment(extra: Record<string, string>): Record<string,
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  onProcessExit(() => {
     for (const pgid of liveGroups) {
       try {
         process.kill(-pgid, 'SIGKILL');

@@ -31,6 +31,7 @@
  * - Every container carries escher-harness=1 and the run id (labels), so leftovers of a killed
  *   run can be found and removed, and nothing else is ever touched. No Ryuk.
  */
+import { onProcessExit } from '../../exit-hook.ts';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os, { constants as osConstants } from 'node:os';
@@ -775,7 +776,7 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  onProcessExit(() => {
     for (const rt of liveRuntimes) rt.removeAllNow();
   });
 }

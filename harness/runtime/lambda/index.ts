@@ -7,6 +7,7 @@
  * NODE_PATH, import through bootstrap/sdk-resolve.mjs); python functions under
  * bootstrap/python_bootstrap.py with the machine's python3 (3.11 on Debian 12).
  */
+import { onProcessExit } from '../../exit-hook.ts';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
@@ -76,7 +77,7 @@ class ProcessLambdaRuntime implements LambdaRuntime {
     live.add(this);
     if (!exitHook) {
       exitHook = true;
-      process.on('exit', () => {
+      onProcessExit(() => {
         for (const rt of live) rt.killAllNow();
       });
     }

@@ -25,6 +25,7 @@
  *   The container definition's entryPoint, command, workingDirectory, user, readonly root and
  *   ulimits are not applied here (the stub's argv is the harness's); stopTimeout is (stop()).
  */
+import { onProcessExit } from '../../exit-hook.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stopWithTimeout } from '../stop.ts';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -95,7 +96,7 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  onProcessExit(() => {
     for (const rt of liveRuntimes) rt.killAllNow();
   });
 }
