@@ -40,6 +40,20 @@ export interface GatewayResponse {
   body: Buffer;
 }
 
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'content-length']);
+
+/** A response's headers as the client gets them: names lower-cased, hop-by-hop ones and Content-Length left out, a repeated name's values joined with commas (Set-Cookie's kept apart). */
+export function clientHeaders(r: GatewayResponse): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of r.headers) {
+    const name = k.toLowerCase();
+    if (HOP_BY_HOP.has(name)) continue;
+    const cur = headers[name];
+    headers[name] = cur === undefined ? v : name === 'set-cookie' ? [...(Array.isArray(cur) ? cur : [cur]), v] : `${cur},${v}`;
+  }
+  return headers;
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** `12/Mar/2020:19:03:58 +0000`, the time format of requestContext.time / requestTime. */

@@ -6,42 +6,15 @@ import { Agent, request } from 'undici';
 import { Clock } from '../../clock.ts';
 import { ApiGatewayV2Store } from '../../aws/apigatewayv2/store.ts';
 import { CognitoStore } from '../../aws/cognito/store.ts';
-import type { FunctionInvoker, InvokeResult } from '../../aws/serverless.ts';
 import { jwtValidationCases } from '../token-cases.ts';
 import { cognitoJwks, JwtAuthorizer } from './authorizer.ts';
 import { HttpApiServer } from './server.ts';
+import { answer, fakeInvoker } from './testing.ts';
 
 const ACCOUNT = '123456789012';
 const REGION = 'us-west-1';
 const SCOPE = 'aws.cognito.signin.user.admin';
 const fn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`;
-
-interface Call {
-  principal: string;
-  sourceArn: string;
-  functionRef: string;
-  event: any;
-}
-
-/** Stands in for Lambda: answers per function name, records what it was given. */
-function fakeInvoker(handlers: Record<string, (event: any) => Promise<InvokeResult | 'denied'> | InvokeResult | 'denied'>) {
-  const calls: Call[] = [];
-  const invoker: FunctionInvoker = {
-    async invokeAs(principal, sourceArn, functionRef, payload) {
-      const event = JSON.parse(payload.toString('utf8'));
-      calls.push({ principal, sourceArn, functionRef, event });
-      const name = functionRef.replace(/\/invocations$/, '').split(':').pop()!;
-      const h = handlers[name];
-      if (!h) throw new Error(`Function not found: ${functionRef}`);
-      const r = await h(event);
-      if (r === 'denied') return { permitted: false, reason: `no statement allows ${principal} from ${sourceArn}` };
-      return { permitted: true, result: r };
-    },
-  };
-  return { invoker, calls };
-}
-
-const answer = (value: unknown, functionError?: string): InvokeResult => ({ statusCode: 200, payload: Buffer.from(JSON.stringify(value)), executedVersion: '$LATEST', ...(functionError ? { functionError } : {}) });
 
 describe('HTTP API data plane over HTTPS', () => {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'http-api-test-'));

@@ -4,13 +4,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../../clock.ts';
 import type { ApiGatewayV2Store, Integration, Route } from '../../aws/apigatewayv2/store.ts';
-import type { FunctionInvoker, InvokeResult } from '../../aws/serverless.ts';
+import type { FunctionInvoker } from '../../aws/serverless.ts';
 import { readBody } from '../../http-body.ts';
 import { generateSelfSignedCert, type TlsMaterial } from '../tls.ts';
 import type { JwtAuthorizer } from './authorizer.ts';
-import { eventV1, eventV2, MalformedResponse, responseV1, responseV2, type GatewayContext, type GatewayRequest, type GatewayResponse } from './mapping.ts';
+import { clientHeaders, eventV1, eventV2, MalformedResponse, responseV1, responseV2, type GatewayContext, type GatewayRequest, type GatewayResponse } from './mapping.ts';
 import { apiOfRequest, selectRoute, stageOfPath } from './routing.ts';
 import { forwardedHeaders } from './forwarded.ts';
+import { invokeIntegration, type IntegrationOutcome } from './invoke.ts';
 import type { RestApiLookup } from '../../aws/apigateway/types.ts';
 import type { RestApiHandler } from '../rest-api/handler.ts';
 
@@ -19,7 +20,6 @@ const MAX_PAYLOAD = 10 * 1024 * 1024;
 /** Integration timeouts are AWS intervals (scaled), floored in real time so a cold start is not a 503. */
 /** What API Gateway logs as the integrationError when it may not invoke the function. */
 const NO_PERMISSION = "The IAM role configured on the integration or API Gateway doesn't have permissions to call the integration. Check the permissions and try again.";
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'content-length']);
 
 export interface HttpApiServerOptions {
   store: ApiGatewayV2Store;
@@ -251,39 +251,14 @@ export class HttpApiServer {
     done({ ...base, status: mapped.statusCode });
   }
 
-  private async invoke(integration: Integration, sourceArn: string, payload: Buffer): Promise<{ kind: 'ok'; result: InvokeResult } | { kind: 'timeout' } | { kind: 'error'; error: string }> {
-    const { clock } = this.opts;
-    // the integration's budget is the function's real run time (like Lambda's own timeout, not an
-    // emulated interval): TimeoutInMillis as given, never scaled; minTimeoutMs only lowers nothing
-    const timeoutMs = Math.max(this.opts.minTimeoutMs ?? 0, integration.timeoutInMillis);
-    const abort = new AbortController();
-    const timer = clock.sleepMs(timeoutMs, abort.signal).then(
-      () => ({ kind: 'timeout' as const }),
-      () => new Promise<never>(() => undefined),
-    );
-    const call = this.opts.functions
-      .invokeAs('apigateway.amazonaws.com', sourceArn, integration.integrationUri!, payload)
-      .then((r) =>
-        r.permitted
-          ? { kind: 'ok' as const, result: r.result }
-          : { kind: 'error' as const, error: `${NO_PERMISSION} (${r.reason}; function ${integration.integrationUri}, source ARN ${sourceArn})` },
-      )
-      .catch((e: unknown) => ({ kind: 'error' as const, error: `invoking ${integration.integrationUri} failed: ${(e as Error)?.message ?? String(e)}` }));
-    try {
-      return await Promise.race([call, timer]);
-    } finally {
-      abort.abort();
-    }
+  private invoke(integration: Integration, sourceArn: string, payload: Buffer): Promise<IntegrationOutcome> {
+    const { clock, functions, minTimeoutMs } = this.opts;
+    const uri = integration.integrationUri!;
+    return invokeIntegration({ clock, functions, minTimeoutMs, timeoutInMillis: integration.timeoutInMillis, uri, functionName: uri, sourceArn, payload, noPermission: NO_PERMISSION });
   }
 
   private send(res: http.ServerResponse, r: GatewayResponse, requestId: string, head: boolean): void {
-    const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of r.headers) {
-      const name = k.toLowerCase();
-      if (HOP_BY_HOP.has(name)) continue;
-      const cur = headers[name];
-      headers[name] = cur === undefined ? v : name === 'set-cookie' ? [...(Array.isArray(cur) ? cur : [cur]), v] : `${cur},${v}`;
-    }
+    const headers = clientHeaders(r);
     headers['content-length'] = String(r.body.length);
     headers['apigw-requestid'] = requestId;
     res.writeHead(r.statusCode, headers);

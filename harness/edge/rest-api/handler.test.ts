@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { Clock } from '../../clock.ts';
 import { CognitoStore } from '../../aws/cognito/store.ts';
-import type { FunctionInvoker, InvokeResult } from '../../aws/serverless.ts';
 import type { RestMethod, RestResource } from '../../aws/apigateway/types.ts';
 import { cognitoJwks } from '../http-api/authorizer.ts';
 import { RestApiHandler } from './handler.ts';
 import { MemoryRestApiLookup } from './testing.ts';
+import { answer, fakeInvoker } from '../http-api/testing.ts';
 
 const ACCOUNT = '123456789012';
 const REGION = 'us-west-1';
@@ -17,31 +17,6 @@ const API = 'a1b2c3d4e5';
 const SCOPE = 'orders/read';
 const fn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`;
 const uri = (name: string) => `arn:aws:apigateway:${REGION}:lambda:path/2015-03-31/functions/${fn(name)}/invocations`;
-
-interface Call {
-  principal: string;
-  sourceArn: string;
-  functionRef: string;
-  event: any;
-}
-
-const answer = (value: unknown, functionError?: string): InvokeResult => ({ statusCode: 200, payload: Buffer.from(JSON.stringify(value)), executedVersion: '$LATEST', ...(functionError ? { functionError } : {}) });
-
-/** Stands in for Lambda: answers per function name, records what it was given. */
-function fakeInvoker(handlers: Record<string, (event: any) => Promise<InvokeResult | 'denied'> | InvokeResult | 'denied'>) {
-  const calls: Call[] = [];
-  const invoker: FunctionInvoker = {
-    async invokeAs(principal, sourceArn, functionRef, payload) {
-      const event = JSON.parse(payload.toString('utf8'));
-      calls.push({ principal, sourceArn, functionRef, event });
-      const h = handlers[functionRef.replace(/\/invocations$/, '').split(':').pop()!];
-      if (!h) throw new Error(`Function not found: ${functionRef}`);
-      const r = await h(event);
-      return r === 'denied' ? { permitted: false, reason: `no statement allows ${principal} from ${sourceArn}` } : { permitted: true, result: r };
-    },
-  };
-  return { invoker, calls };
-}
 
 const lambda = (name: string, extra: Partial<RestMethod> = {}, timeoutInMillis = 29_000): RestMethod => ({
   httpMethod: 'GET',

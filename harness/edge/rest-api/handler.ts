@@ -2,13 +2,14 @@ import { forwardedHeaders } from '../http-api/forwarded.ts';
 import type http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
-import type { FunctionInvoker, InvokeResult } from '../../aws/serverless.ts';
+import type { FunctionInvoker } from '../../aws/serverless.ts';
 import type { RestApiLookup, RestAuthorizer, RestIntegration, RestMethod, RestResource, ServedRestStage } from '../../aws/apigateway/types.ts';
 import { compareSpecificity, matchRoutePath, parseRouteKey, type ParsedRouteKey } from '../../aws/apigatewayv2/route-key.ts';
 import { decodeJwt, JwtError, verifyJwt } from '../../aws/cognito/jwt.ts';
 import { readBody } from '../../http-body.ts';
 import { claimStrings, type JwksDocument } from '../http-api/authorizer.ts';
-import { eventV1, MalformedResponse, responseV1, type GatewayResponse, safeDecodePath } from '../http-api/mapping.ts';
+import { invokeIntegration, type IntegrationOutcome } from '../http-api/invoke.ts';
+import { clientHeaders, eventV1, MalformedResponse, responseV1, type GatewayResponse, safeDecodePath } from '../http-api/mapping.ts';
 
 /**
  * The execute-api data plane of API Gateway REST APIs (v1), for one request the HTTP API endpoint
@@ -25,7 +26,6 @@ import { eventV1, MalformedResponse, responseV1, type GatewayResponse, safeDecod
 const MAX_PAYLOAD = 10 * 1024 * 1024;
 /** What API Gateway logs as the integration error when it may not invoke the function. */
 const NO_PERMISSION = 'Invalid permissions on Lambda function';
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'content-length']);
 
 export interface RestApiHandlerOptions {
   lookup: RestApiLookup;
@@ -214,28 +214,9 @@ export class RestApiHandler {
     return { ok: true, claims: claimStrings(p) };
   }
 
-  private async invoke(integration: RestIntegration, functionArn: string, sourceArn: string, payload: Buffer): Promise<{ kind: 'ok'; result: InvokeResult } | { kind: 'timeout' } | { kind: 'error'; error: string }> {
-    const { clock } = this.opts;
-    // as server.ts: the function's real run time, timeoutInMillis as given, floored by minTimeoutMs
-    const timeoutMs = Math.max(this.opts.minTimeoutMs ?? 0, integration.timeoutInMillis);
-    const abort = new AbortController();
-    const timer = clock.sleepMs(timeoutMs, abort.signal).then(
-      () => ({ kind: 'timeout' as const }),
-      () => new Promise<never>(() => undefined),
-    );
-    const call = this.opts.functions
-      .invokeAs('apigateway.amazonaws.com', sourceArn, integration.uri!, payload)
-      .then((r) =>
-        r.permitted
-          ? { kind: 'ok' as const, result: r.result }
-          : { kind: 'error' as const, error: `${NO_PERMISSION} (${r.reason}; function ${functionArn}, source ARN ${sourceArn})` },
-      )
-      .catch((e: unknown) => ({ kind: 'error' as const, error: `invoking ${functionArn} failed: ${(e as Error)?.message ?? String(e)}` }));
-    try {
-      return await Promise.race([call, timer]);
-    } finally {
-      abort.abort();
-    }
+  private invoke(integration: RestIntegration, functionArn: string, sourceArn: string, payload: Buffer): Promise<IntegrationOutcome> {
+    const { clock, functions, minTimeoutMs } = this.opts;
+    return invokeIntegration({ clock, functions, minTimeoutMs, timeoutInMillis: integration.timeoutInMillis, uri: integration.uri!, functionName: functionArn, sourceArn, payload, noPermission: NO_PERMISSION });
   }
 
   private message(res: http.ServerResponse, e: GatewayError, ids: { requestId: string; apigwId: string }): void {
@@ -251,13 +232,7 @@ export class RestApiHandler {
   }
 
   private send(res: http.ServerResponse, r: GatewayResponse, ids: { requestId: string; apigwId: string }, head: boolean): void {
-    const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of r.headers) {
-      const name = k.toLowerCase();
-      if (HOP_BY_HOP.has(name)) continue;
-      const cur = headers[name];
-      headers[name] = cur === undefined ? v : name === 'set-cookie' ? [...(Array.isArray(cur) ? cur : [cur]), v] : `${cur},${v}`;
-    }
+    const headers = clientHeaders(r);
     // REST APIs answer application/json when the function names no content type
     headers['content-type'] ??= 'application/json';
     headers['content-length'] = String(r.body.length);
