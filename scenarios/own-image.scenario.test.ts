@@ -203,7 +203,9 @@ describe.skipIf(!avail.ok)('scenario own-image: the team\'s image, pushed with d
     const single = await s.deployService(target, 'own-good');
     if (s.h.runtime.name !== 'docker') {
       await s.check('process mode: the user\'s image cannot run as a process, and the task says so', async () => {
-        const stopped = await firstStopped(s.service(target).service.taskDefinition!, 'any reason', () => true, 60_000);
+        // the revision the script registered (the service may be back on the old one: a breaker's rollback)
+        const registered = s.registeredRevision(target.family, single.fromSeq, single.toSeq) ?? s.service(target).service.taskDefinition!;
+        const stopped = await firstStopped(registered, 'the process runtime refused the image', (t) => !!t.stoppedReason && !/^Scaling activity/.test(t.stoppedReason), 60_000);
         expect(stopped.stoppedReason).toMatch(/process runtime|--runtime docker/);
         return { observed: `${single.script} exit ${single.exitCode}; task stopped: ${stopped.stoppedReason}` };
       });

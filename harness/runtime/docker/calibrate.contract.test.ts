@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { getContainerRuntimeClient } from 'testcontainers';
 import { describe, expect, it } from 'vitest';
 import { calibrateDockerTiming, DOCKER_HEALTH_FLOOR_MS, measureDockerExec } from './calibrate.ts';
 import { DOCKER_DEFAULT_TIME_SCALE, dockerModeAvailable } from './select.ts';
@@ -13,14 +14,11 @@ describe.skipIf(!avail.ok)(`docker timing calibration against the engine${avail.
     expect(m.execSamplesMs).toHaveLength(2);
     for (const s of m.execSamplesMs) expect(s).toBeGreaterThan(0);
     expect(m.cores).toBeGreaterThan(0);
-    // removal is in the background: wait for the engine to say it is gone (event-driven: docker wait on the label's container)
+    // removal is in the background: wait until the engine says each one is removed (the wait
+    // API's `removed` condition; `docker wait` only waits for the exit, and the removal follows it)
     const ids = () => execFileSync('docker', ['ps', '-aq', '--filter', `label=dev.escher-harness.run-id=${runId}`], { encoding: 'utf8' }).trim();
-    const left = ids();
-    try {
-      if (left) execFileSync('docker', ['wait', ...left.split('\n')], { stdio: 'ignore' });
-    } catch {
-      /* removed between the listing and the wait */
-    }
+    const engine = (await getContainerRuntimeClient()).container.dockerode;
+    await Promise.all(ids().split('\n').filter(Boolean).map((id) => engine.getContainer(id).wait({ condition: 'removed' }).catch(() => undefined)));
     expect(ids()).toBe('');
   });
 

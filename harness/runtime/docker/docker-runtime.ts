@@ -420,8 +420,10 @@ export class DockerRuntime implements TaskRuntime {
     };
     const tc = new TaskContainer(image, sandboxId, async (id) => {
       const c = docker.getContainer(id);
-      // attach before start: every line from the first one on
-      const stream = (await c.attach({ stream: true, stdout: true, stderr: true, logs: true })) as NodeJS.ReadableStream;
+      // attach before start: every line from the first one on. No `logs` replay: there is no
+      // history yet, and the engine may send a line written while it switches from the replay
+      // to the stream twice (seen: the no-shell image's one line arrived twice under load)
+      const stream = (await c.attach({ stream: true, stdout: true, stderr: true, logs: false })) as NodeJS.ReadableStream;
       attached = { stream, ended: this.pipeLogs(docker, stream, onLog) };
       waited = c.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
       waited.catch(() => undefined);
