@@ -34,7 +34,7 @@ const dockerSkip = dockerScenariosSkipReason();
  * (isolation and functions share one topology there, as in the groups below). HARNESS_DOCKER_SCENARIOS=a,b,… picks others,
  * `all` every scenario (npm run test:nightly).
  */
-const DOCKER_DEFAULT = ['isolation', 'functions', 'arm64', 'own-image'];
+const DOCKER_DEFAULT = ['docker-mode', 'isolation', 'functions', 'arm64', 'own-image'];
 const dockerWanted = (process.env.HARNESS_DOCKER_SCENARIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 /** npm run test:nightly: every scenario on both fixtures and in docker mode */
 const full = process.env.HARNESS_FULL_MATRIX === '1';
@@ -59,6 +59,11 @@ const SECOND_FIXTURE_SCENARIOS = ['deploy-all', 'functions', 'rollback-circuit-b
  * sets HARNESS_RUNTIME) and the nightly matrix run each alone.
  */
 const SHARED = ['deploy-all', 'isolation', 'db-isolation', 'auth', 'functions', 'egress'];
+/**
+ * Docker mode's group: docker-mode (deploy-all on containers) first, own-image last (it replaces
+ * the entry service's image and then breaks it on purpose).
+ */
+const DOCKER_SHARED = ['docker-mode', ...SHARED, 'own-image'];
 const groups = !full && !process.env.HARNESS_RUNTIME;
 const GROUP_FILE = 'scenarios/shared.group.test.ts';
 const fileOf = (n: string) => `scenarios/${n}.scenario.test.ts`;
@@ -101,7 +106,8 @@ export default defineConfig({
         test: {
           name: 'scenario',
           include: ['scenarios/**/*.scenario.test.ts', ...(groups ? [GROUP_FILE] : [])],
-          exclude: [...DOCKER_MODE_ONLY.map(fileOf), ...(groups ? SHARED.map(fileOf) : []), 'node_modules/**'],
+          // with groups, docker-mode runs in scenario-docker's group (it asks for docker mode itself otherwise)
+          exclude: [...DOCKER_MODE_ONLY.map(fileOf), ...(groups ? [...SHARED, 'docker-mode'].map(fileOf) : []), 'node_modules/**'],
           // `npm test` runs these in process mode (auto would now pick docker where it can;
           // scenario-docker below covers that); `harness scenario` passes its own choice
           env: { HARNESS_RUNTIME: process.env.HARNESS_RUNTIME || 'process', HARNESS_SHARED_SCENARIOS: SHARED.join(',') },
@@ -142,14 +148,14 @@ export default defineConfig({
           include: dockerSkip
             ? ['scenarios/docker-unavailable.test.ts']
             : dockerOnly.length
-              ? groups && dockerOnly.some((n) => SHARED.includes(n))
-                ? [...dockerOnly.filter((n) => !SHARED.includes(n)).map(fileOf), GROUP_FILE]
+              ? groups && dockerOnly.some((n) => DOCKER_SHARED.includes(n))
+                ? [...dockerOnly.filter((n) => !DOCKER_SHARED.includes(n)).map(fileOf), GROUP_FILE]
                 : dockerOnly.map(fileOf)
               : ['scenarios/**/*.scenario.test.ts'],
           exclude: ['scenarios/docker-mode.scenario.test.ts', 'node_modules/**'],
           env: {
             HARNESS_RUNTIME: 'docker',
-            HARNESS_SHARED_SCENARIOS: SHARED.filter((n) => dockerOnly.includes(n)).join(','),
+            HARNESS_SHARED_SCENARIOS: DOCKER_SHARED.filter((n) => dockerOnly.includes(n)).join(','),
             ...(dockerSkip ? { HARNESS_DOCKER_UNAVAILABLE: dockerSkip } : {}),
           },
           testTimeout: scenarioTimeoutMs('docker'),

@@ -15,7 +15,8 @@ let version: string;
 
 describe.skipIf(!avail.ok)('scenario docker-mode: the manifest\'s deployAll with tasks as linux/arm64 containers', () => {
   beforeAll(async () => {
-    s = await Scenario.start('docker-mode', { runtime: 'docker' });
+    // asked for docker already (the scenario-docker project): no options, so npm test's docker group can share its topology
+    s = await Scenario.start('docker-mode', process.env.HARNESS_RUNTIME === 'docker' ? {} : { runtime: 'docker' });
     version = latestGood(s);
     run = await s.deployAll(version);
   }, DOCKER_BUDGET_MS);
